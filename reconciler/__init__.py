@@ -1,0 +1,3 @@
+"""reconciler: declarative, git-versioned integration settings for a class-scheduling platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,286 @@
+"""Policy rules of DESIGN §2, run after the schemas. Pure: each rule returns problems.
+
+Rules never raise on the first finding (octoDNS's ValidationReason): `check` runs every
+rule over every environment and returns one list. Rules read only documents that passed
+their schema, so they may trust shapes and formats.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from reconciler.model import MERGE_TYPES, Document, EnvironmentSpec, Kind, Problem, Severity
+
+Rule = Callable[[EnvironmentSpec, Mapping[str, EnvironmentSpec], datetime], Iterator[Problem]]
+
+ADMIN_LIMIT = 2
+OVERLAP_HORIZON = timedelta(days=366)
+_SECRET_KEY = re.compile(r"(token|passw(or)?d|secret|api[_-]?key|private[_-]?key|credential)", re.I)
+_ALLOWED_KEYS = frozenset({"token_env"})
+_SECRET_VALUES = (
+    re.compile(r"\b(ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]{20,}"),
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
+    re.compile(r"\b(sk|rk)_(live|test)_[A-Za-z0-9]{16,}"),
+    re.compile(r"\bBearer\s+[A-Za-z0-9._~+/-]{20,}"),
+    re.compile(r"://[^/\s:@]+:[^/\s@]+@"),
+)
+
+
+def check(specs: Mapping[str, EnvironmentSpec], at: datetime) -> list[Problem]:
+    """Every problem of every environment, sorted by file and position."""
+    found: set[Problem] = set()
+    for spec in specs.values():
+        for rule in RULES:
+            found.update(rule(spec, specs, at))
+    return sorted(found)
+
+
+def _error(doc: Document, path: tuple[str | int, ...], rule: str, message: str) -> Problem:
+    return Problem.at(doc.mark_of(path), Severity.ERROR, rule, message)
+
+
+def _warning(doc: Document, path: tuple[str | int, ...], rule: str, message: str) -> Problem:
+    return Problem.at(doc.mark_of(path), Severity.WARNING, rule, message)
+
+
+def name_mismatch(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], __: datetime) -> Iterator[Problem]:
+    doc = spec.docs[Kind.ENVIRONMENT]
+    name = doc.data.get("name")
+    if name != spec.name:
+        yield _error(doc, ("name",), "name-mismatch", f"name {name!r} differs from its folder {spec.name!r}")
+
+
+def term_codes(spec: EnvironmentSpec) -> dict[str, Mapping[str, Any]]:
+    data = spec.data(Kind.TERMS) or {}
+    return {t["code"]: t for t in data.get("terms", [])}
+
+
+def scoped_terms(spec: EnvironmentSpec) -> Iterator[tuple[str, int, str]]:
+    """(merge type, index, term code) for every term in a merge scope."""
+    merges = (spec.data(Kind.MERGE_SETTINGS) or {}).get("merges", {})
+    for mtype in MERGE_TYPES:
+        for index, code in enumerate(merges.get(mtype, {}).get("terms", [])):
+            yield mtype, index, code
+
+
+def _phases(spec: EnvironmentSpec) -> list[Mapping[str, Any]]:
+    return list((spec.data(Kind.PHASES) or {}).get("phases", []))
+
+
+def unknown_term(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], __: datetime) -> Iterator[Problem]:
+    if Kind.TERMS in spec.broken:
+        return
+    known = term_codes(spec)
+    where = "Terms" if spec.data(Kind.TERMS) is not None else "Terms (not declared)"
+    if Kind.MERGE_SETTINGS in spec.docs:
+        doc = spec.docs[Kind.MERGE_SETTINGS]
+        for mtype, index, code in scoped_terms(spec):
+            if code not in known:
+                path = ("merges", mtype, "terms", index)
+                yield _error(doc, path, "unknown-term", f"term {code!r} of {mtype} is not listed in {where}")
+    for index, phase in enumerate(_phases(spec)):
+        if phase["term"] not in known:
+            doc = spec.docs[Kind.PHASES]
+            message = f"phase {phase['name']!r} names term {phase['term']!r}, not listed in {where}"
+            yield _error(doc, ("phases", index, "term"), "unknown-term", message)
+
+
+def _today(spec: EnvironmentSpec, at: datetime) -> date:
+    from zoneinfo import ZoneInfo
+
+    try:
+        return at.astimezone(ZoneInfo(spec.timezone)).date()
+    except (ValueError, KeyError):
+        return at.date()
+
+
+def term_ended(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], at: datetime) -> Iterator[Problem]:
+    known = term_codes(spec)
+    today = _today(spec, at)
+    for mtype, index, code in scoped_terms(spec):
+        term = known.get(code)
+        if term and date.fromisoformat(term["end"]) < today:
+            doc = spec.docs[Kind.MERGE_SETTINGS]
+            message = (
+                f"term {code!r} ended on {term['end']} but is still in the {mtype} scope "
+                "(fix: reconciler term expire)"
+            )
+            yield _warning(doc, ("merges", mtype, "terms", index), "term-ended", message)
+
+
+def phase_overlap(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], __: datetime) -> Iterator[Problem]:
+    phases = _phases(spec)
+    for i, later in enumerate(phases):
+        for earlier in phases[:i]:
+            if earlier["term"] != later["term"]:
+                continue
+            if later["start"] < earlier["end"] and earlier["start"] < later["end"]:
+                message = (
+                    f"phase {later['name']!r} ({later['start']}..{later['end']}) overlaps "
+                    f"{earlier['name']!r} ({earlier['start']}..{earlier['end']}) of term {later['term']!r}"
+                )
+                yield _error(spec.docs[Kind.PHASES], ("phases", i, "start"), "phase-overlap", message)
+
+
+def window_order(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], __: datetime) -> Iterator[Problem]:
+    from reconciler.core.timeline import parse_duration, parse_instant
+
+    doc = spec.docs.get(Kind.MAINTENANCE)
+    if doc is None:
+        return
+    for index, window in enumerate(doc.data.get("windows", [])):
+        tz = window.get("timezone", spec.timezone)
+        if "every" in window:
+            if parse_duration(window["duration"]) <= timedelta(0):
+                message = f"window {window['id']!r} has a duration that is not positive"
+                yield _error(doc, ("windows", index, "duration"), "window-order", message)
+            continue
+        start, end = (_instant(parse_instant, window[k], tz) for k in ("start", "end"))
+        if start is not None and end is not None and end <= start:
+            message = f"window {window['id']!r} ends ({window['end']}) before it starts ({window['start']})"
+            yield _error(doc, ("windows", index, "end"), "window-order", message)
+
+
+def _instant(parse: Callable[[str, str], datetime], text: str, tz: str) -> datetime | None:
+    from reconciler.errors import TimeInputError
+
+    try:
+        return parse(text, tz)
+    except TimeInputError:
+        return None
+
+
+def window_overlap(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], at: datetime) -> Iterator[Problem]:
+    """Two windows overlapping within the next year (or at any time, for one-off windows)."""
+    from reconciler.core.timeline import Timeline
+
+    doc = spec.docs.get(Kind.MAINTENANCE)
+    if doc is None:
+        return
+    windows = doc.data.get("windows", [])
+    index_of = {w["id"]: i for i, w in enumerate(windows)}
+    try:
+        timeline = Timeline.from_spec(spec)
+    except Exception:  # window-order and the schema already report what cannot be read
+        return
+    start = min([at, *(o.start for o in timeline.one_off_occurrences())])
+    occurrences = sorted(timeline.occurrences(start, at + OVERLAP_HORIZON), key=lambda o: o.start)
+    reported: set[tuple[str, str]] = set()
+    for i, occ in enumerate(occurrences):
+        for other in occurrences[i + 1 :]:
+            if other.start >= occ.end:
+                break
+            pair = tuple(sorted((occ.window.id, other.window.id)))
+            if occ.window.id == other.window.id or pair in reported:
+                continue
+            reported.add(pair)  # type: ignore[arg-type]
+            late = max((occ, other), key=lambda o: index_of[o.window.id])
+            early = other if late is occ else occ
+            message = (
+                f"window {late.window.id!r} overlaps {early.window.id!r} "
+                f"on {max(occ.start, other.start).isoformat(timespec='minutes')}"
+            )
+            yield _warning(doc, ("windows", index_of[late.window.id]), "window-overlap", message)
+
+
+def _admins(spec: EnvironmentSpec) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    for index, user in enumerate((spec.data(Kind.ACCESS) or {}).get("users", [])):
+        if "admin" in user.get("products", []):
+            yield index, user
+
+
+def admin_limit(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], __: datetime) -> Iterator[Problem]:
+    admins = list(_admins(spec))
+    for index, user in admins[ADMIN_LIMIT:]:
+        message = (
+            f"{user['email']} would be admin number {admins.index((index, user)) + 1}; "
+            f"at most {ADMIN_LIMIT} users may hold admin"
+        )
+        yield _error(spec.docs[Kind.ACCESS], ("users", index, "products"), "admin-limit", message)
+
+
+def admin_needs_product(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], __: datetime) -> Iterator[Problem]:
+    for index, user in _admins(spec):
+        if set(user["products"]) == {"admin"}:
+            message = f"{user['email']} holds admin and no other product, and would be locked out"
+            yield _error(spec.docs[Kind.ACCESS], ("users", index, "products"), "admin-needs-product", message)
+
+
+def promotion(spec: EnvironmentSpec, specs: Mapping[str, EnvironmentSpec], __: datetime) -> Iterator[Problem]:
+    source_name = spec.config.get("promotes_from")
+    if not source_name:
+        return
+    env_doc = spec.docs[Kind.ENVIRONMENT]
+    source = specs.get(source_name)
+    if source is None:
+        message = f"promotes_from names {source_name!r}, which is not a loadable environment"
+        yield _error(env_doc, ("promotes_from",), "promotion", message)
+        return
+    if source.broken & {Kind.MERGE_SETTINGS, Kind.PHASES}:
+        return
+    upstream = {(mtype, code) for mtype, _, code in scoped_terms(source)}
+    for mtype, index, code in scoped_terms(spec):
+        if (mtype, code) not in upstream:
+            message = f"term {code!r} is in the {mtype} scope here but not yet in {source_name}"
+            yield _error(spec.docs[Kind.MERGE_SETTINGS], ("merges", mtype, "terms", index), "promotion", message)
+    upstream_phases = {(p["name"], p["term"]) for p in _phases(source)}
+    for index, phase in enumerate(_phases(spec)):
+        if (phase["name"], phase["term"]) not in upstream_phases:
+            message = f"phase {phase['name']!r} of term {phase['term']!r} is not yet in {source_name}"
+            yield _error(spec.docs[Kind.PHASES], ("phases", index, "name"), "promotion", message)
+
+
+def cloud_version(spec: EnvironmentSpec, specs: Mapping[str, EnvironmentSpec], __: datetime) -> Iterator[Problem]:
+    hosting = spec.config.get("hosting") or {}
+    if hosting.get("plan") == "cloud" and "version" in hosting:
+        message = "a cloud plan is updated by the provider every week; hosting.version is not allowed"
+        yield _error(spec.docs[Kind.ENVIRONMENT], ("hosting", "version"), "cloud-version", message)
+    doc = spec.docs.get(Kind.UPDATES)
+    for index, request in enumerate((doc.data.get("requests", []) if doc else [])):
+        site = specs.get(request.get("site", spec.name))
+        plan = ((site.config.get("hosting") or {}) if site else {}).get("plan")
+        if request.get("action") == "update" and plan == "cloud":
+            message = f"{request['site']} is on a cloud plan: only db-refresh may be requested"
+            yield _error(doc, ("requests", index, "action"), "cloud-version", message)  # type: ignore[arg-type]
+
+
+def secret_in_config(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], __: datetime) -> Iterator[Problem]:
+    for doc in spec.docs.values():
+        for path, key, value in _walk(doc.data, ()):
+            if key is not None and key not in _ALLOWED_KEYS and _SECRET_KEY.search(key):
+                message = f"key {key!r} looks like a secret; tokens come only from the environment (token_env)"
+                yield Problem.at(doc.mark_of(path, key=True), Severity.ERROR, "secret-in-config", message)
+            elif isinstance(value, str) and any(p.search(value) for p in _SECRET_VALUES):
+                message = "this value looks like a credential; keep secrets out of YAML (use token_env)"
+                yield _error(doc, path, "secret-in-config", message)
+
+
+def _walk(node: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str | None, Any]]:
+    """(path, key or None for list items, value) for every entry below `node`."""
+    items = node.items() if isinstance(node, Mapping) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        child = (*path, key)
+        yield child, (str(key) if isinstance(node, Mapping) else None), value
+        if isinstance(value, (Mapping, list)):
+            yield from _walk(value, child)
+
+
+RULES: tuple[Rule, ...] = (
+    name_mismatch,
+    unknown_term,
+    term_ended,
+    phase_overlap,
+    window_order,
+    window_overlap,
+    admin_limit,
+    admin_needs_product,
+    promotion,
+    cloud_version,
+    secret_in_config,
+)

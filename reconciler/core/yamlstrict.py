@@ -1,0 +1,200 @@
+"""Text → plain data under the strict dialect of DESIGN §2, with the mark of every value.
+
+YAML 1.1 turns `NO` into false and `04:00` into 240; here scalars resolve as in the
+YAML 1.2 core schema and everything else stays a string for the schema to check. Anchors,
+aliases, tags, duplicate keys, several documents, deep nesting and big files are refused.
+We build the tree from the parser's events (C parser where present) because the composer
+would silently expand aliases before we could refuse them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from reconciler.model import Mark, Path_
+
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 64
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_TRUES = frozenset({"true", "True", "TRUE"})
+_FALSES = frozenset({"false", "False", "FALSE"})
+_INT = re.compile(r"[-+]?[0-9]+\Z")
+_OCT = re.compile(r"0o[0-7]+\Z")
+_HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+_INF = re.compile(r"[-+]?\.(inf|Inf|INF)\Z")
+_NAN = re.compile(r"\.(nan|NaN|NAN)\Z")
+
+
+class DialectError(Exception):
+    """The text is not a document of the strict dialect; `mark` says where."""
+
+    def __init__(self, mark: Mark, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Parsed:
+    data: Any
+    marks: dict[Path_, Mark]
+    key_marks: dict[Path_, Mark]
+
+
+def resolve_plain(text: str) -> Any:
+    """Resolve a plain (unquoted) scalar as the YAML 1.2 core schema does."""
+    if text in _NULLS:
+        return None
+    if text in _TRUES:
+        return True
+    if text in _FALSES:
+        return False
+    if _INT.match(text):
+        return int(text)
+    if _OCT.match(text):
+        return int(text[2:], 8)
+    if _HEX.match(text):
+        return int(text[2:], 16)
+    if _FLOAT.match(text) and any(ch.isdigit() for ch in text):
+        return float(text)
+    if _INF.match(text):
+        return float("-inf") if text.startswith("-") else float("inf")
+    if _NAN.match(text):
+        return float("nan")
+    return text
+
+
+def decode(raw: bytes, file: str) -> str:
+    if len(raw) > MAX_BYTES:
+        raise DialectError(Mark(file, 1, 1), f"file is {len(raw):,} bytes; the limit is 1 MiB")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DialectError(Mark(file, line, column), "not UTF-8 text (binary content?)") from None
+    if "\x00" in text:
+        offset = text.index("\x00")
+        line = text.count("\n", 0, offset) + 1
+        raise DialectError(Mark(file, line, 1), "not text: it contains a NUL byte")
+    return text
+
+
+def parse(raw: bytes, file: str) -> Parsed:
+    """Parse one strict-dialect document; raise DialectError at the first violation."""
+    text = decode(raw, file)
+    builder = _Builder(file)
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            builder.feed(event)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = _mark(file, mark) if mark else Mark(file, 1, 1)
+        raise DialectError(where, _describe(exc, text, mark)) from None
+    except yaml.YAMLError as exc:
+        raise DialectError(Mark(file, 1, 1), f"not valid YAML: {exc}") from None
+    return builder.result()
+
+
+def _describe(exc: yaml.MarkedYAMLError, text: str, mark: Any) -> str:
+    if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
+        return "a tab cannot indent YAML; use spaces"
+    return f"not valid YAML: {exc.problem or exc.context}"
+
+
+def _mark(file: str, mark: Any) -> Mark:
+    return Mark(file, mark.line + 1, mark.column + 1)
+
+
+class _Builder:
+    """Turns parser events into plain data, refusing what the dialect forbids."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.stack: list[tuple[Any, Path_, Any]] = []  # (container, path, pending key)
+        self.documents = 0
+        self.root: Any = None
+        self.marks: dict[Path_, Mark] = {}
+        self.key_marks: dict[Path_, Mark] = {}
+
+    def feed(self, event: Any) -> None:
+        if isinstance(event, yaml.AliasEvent):
+            self._fail(event, "aliases are not allowed (write the value out)")
+        if isinstance(event, yaml.NodeEvent) and event.anchor is not None:
+            self._fail(event, f"anchors are not allowed (&{event.anchor})")
+        if isinstance(event, yaml.ScalarEvent):
+            self._scalar(event)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            self._start(event)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            self._end()
+        elif isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                self._fail(event, "only one YAML document per file")
+
+    def result(self) -> Parsed:
+        if self.documents == 0 or self.root is None:
+            raise DialectError(Mark(self.file, 1, 1), "empty document")
+        return Parsed(self.root, self.marks, self.key_marks)
+
+    def _fail(self, event: Any, message: str) -> None:
+        raise DialectError(_mark(self.file, event.start_mark), message)
+
+    def _check_tag(self, event: Any, implicit: bool) -> None:
+        if event.tag is not None and not implicit:
+            self._fail(event, f"tags are not allowed ({event.tag})")
+
+    def _scalar(self, event: Any) -> None:
+        plain = bool(event.implicit[0])
+        self._check_tag(event, plain or bool(event.implicit[1]))
+        if self.stack and isinstance(self.stack[-1][0], dict) and self.stack[-1][2] is None:
+            self._key(event)
+            return
+        value = resolve_plain(event.value) if plain and not event.style else event.value
+        self._place(value, event)
+
+    def _key(self, event: Any) -> None:
+        container, path, _ = self.stack[-1]
+        key = event.value
+        if key in container:
+            self._fail(event, f"duplicate key {key!r}")
+        self.stack[-1] = (container, path, key)
+        self.key_marks[(*path, key)] = _mark(self.file, event.start_mark)
+
+    def _start(self, event: Any) -> None:
+        self._check_tag(event, bool(event.implicit))
+        if len(self.stack) >= MAX_DEPTH:
+            self._fail(event, f"nesting deeper than {MAX_DEPTH} levels")
+        if self.stack and isinstance(self.stack[-1][0], dict) and self.stack[-1][2] is None:
+            self._fail(event, "a key must be a plain value, not a list or mapping")
+        container: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
+        path = self._place(container, event)
+        self.stack.append((container, path, None))
+
+    def _end(self) -> None:
+        self.stack.pop()
+
+    def _place(self, value: Any, event: Any) -> Path_:
+        if not self.stack:
+            self.root = value
+            path: Path_ = ()
+        else:
+            container, parent, key = self.stack[-1]
+            if isinstance(container, dict):
+                container[key] = value
+                path = (*parent, key)
+                self.stack[-1] = (container, parent, None)
+            else:
+                path = (*parent, len(container))
+                container.append(value)
+        self.marks[path] = _mark(self.file, event.start_mark)
+        return path

@@ -1,0 +1,147 @@
+"""Values shared by the core and the edges: vocabularies, marks, loaded documents, problems."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+API_VERSION = "reconciler/v1"
+ENV_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+BASE_FOLDER = "_base"
+
+Path_ = tuple[str | int, ...]
+"""A path into a document: mapping keys and list indexes, e.g. ('merges', 'sections', 'terms', 0)."""
+
+
+class Kind(str, Enum):
+    ENVIRONMENT = "Environment"
+    MERGE_SETTINGS = "MergeSettings"
+    TERMS = "Terms"
+    PHASES = "Phases"
+    MAINTENANCE = "MaintenanceWindows"
+    ACCESS = "Access"
+    UPDATES = "UpdateRequests"
+
+    @property
+    def filename(self) -> str:
+        return KIND_FILES[self]
+
+    @property
+    def schema_name(self) -> str:
+        return self.filename.replace(".yaml", ".schema.json")
+
+
+KIND_FILES: dict[Kind, str] = {
+    Kind.ENVIRONMENT: "environment.yaml",
+    Kind.MERGE_SETTINGS: "merge-settings.yaml",
+    Kind.TERMS: "terms.yaml",
+    Kind.PHASES: "phases.yaml",
+    Kind.MAINTENANCE: "maintenance.yaml",
+    Kind.ACCESS: "access.yaml",
+    Kind.UPDATES: "updates.yaml",
+}
+FILE_KINDS: dict[str, Kind] = {name: kind for kind, name in KIND_FILES.items()}
+
+MERGE_TYPES = ("courses", "sections", "relationships")
+SCHEDULES = ("nightly", "realtime")
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Mark:
+    """Where a value stands: a file path relative to the root, 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One finding of `validate`: printed as FILE:LINE:COL: SEVERITY[RULE]: message."""
+
+    file: str
+    line: int
+    column: int
+    severity: Severity
+    rule: str
+    message: str
+
+    @classmethod
+    def at(cls, mark: Mark, severity: Severity, rule: str, message: str) -> Problem:
+        return cls(mark.file, mark.line, mark.column, severity, rule, message)
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.severity.value}[{self.rule}]: {self.message}"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "severity": self.severity.value,
+            "rule": self.rule,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Document:
+    """One kind's data for one environment (after `_base/` merge), with the origin of every value.
+
+    `marks` maps a path to where its value stands; `key_marks` maps a mapping entry's path to
+    where its key stands (unknown-key errors point at the key). Paths absent from the marks
+    fall back to their nearest marked ancestor (see `mark_of`).
+    """
+
+    kind: Kind
+    file: str
+    data: Mapping[str, Any]
+    marks: Mapping[Path_, Mark] = field(default_factory=dict)
+    key_marks: Mapping[Path_, Mark] = field(default_factory=dict)
+
+    def mark_of(self, path: Path_, key: bool = False) -> Mark:
+        table = self.key_marks if key else self.marks
+        probe = tuple(path)
+        while probe:
+            found = table.get(probe) or self.marks.get(probe)
+            if found:
+                return found
+            probe = probe[:-1]
+        return self.marks.get((), Mark(self.file, 1, 1))
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    """One environment as declared: its documents by kind, each merged over `_base/`."""
+
+    name: str
+    docs: Mapping[Kind, Document]
+    broken: frozenset[Kind] = frozenset()
+    """Kinds declared but unreadable (their problems are reported); rules skip what they touch."""
+
+    def data(self, kind: Kind) -> Mapping[str, Any] | None:
+        doc = self.docs.get(kind)
+        return doc.data if doc else None
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.docs[Kind.ENVIRONMENT].data
+
+    @property
+    def timezone(self) -> str:
+        return str(self.config.get("timezone", "UTC"))
+
+    @property
+    def managed(self) -> frozenset[Kind]:
+        return frozenset(self.docs)

@@ -1,0 +1,224 @@
+"""EDGE: finds the root, reads `environments/`, and turns it into specs and problems.
+
+The reading is here; the turning of bytes into documents is `core.load`, and the warm cache
+(keyed by the bytes) lets a second run skip parsing and schema checks altogether.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler import __version__
+from reconciler.cache import DocumentCache
+from reconciler.core import load
+from reconciler.core.yamlstrict import Parsed
+from reconciler.errors import RootNotFound, UsageError
+from reconciler.model import (
+    BASE_FOLDER,
+    ENV_NAME_PATTERN,
+    FILE_KINDS,
+    Document,
+    EnvironmentSpec,
+    Kind,
+    Problem,
+    Severity,
+)
+from reconciler.resources import load_schemas
+
+ENVIRONMENTS = "environments"
+_ENV_NAME = re.compile(ENV_NAME_PATTERN)
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def find_root(explicit: str | Path | None, cwd: Path | None = None) -> Path:
+    """`--root`, else the nearest folder at or above the working one that holds environments/."""
+    if explicit is not None:
+        root = Path(explicit)
+        if not (root / ENVIRONMENTS).is_dir():
+            raise RootNotFound(f"--root {explicit}: no {ENVIRONMENTS}/ folder there")
+        return root.resolve()
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ENVIRONMENTS).is_dir():
+            return folder
+    raise RootNotFound(
+        f"no {ENVIRONMENTS}/ folder in {here} or above it; pass --root DIR or run `reconciler init`"
+    )
+
+
+def check_env_name(name: str) -> str:
+    if not _ENV_NAME.match(name):
+        raise UsageError(f"environment name {name!r} is not valid: it must match {ENV_NAME_PATTERN}")
+    return name
+
+
+@dataclass
+class Repository:
+    """What `environments/` declares: the specs that loaded and every problem found."""
+
+    root: Path
+    envs: dict[str, EnvironmentSpec] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    folders: list[str] = field(default_factory=list)
+
+    def select(self, names: Sequence[str], shard: tuple[int, int] | None = None) -> list[str]:
+        """The environments a command acts on, in a stable order: named ones, or all."""
+        for name in names:
+            check_env_name(name)
+            if name not in self.folders:
+                have = ", ".join(self.folders) or "none"
+                raise UsageError(f"no environment {name!r} under {ENVIRONMENTS}/ (have: {have})")
+        chosen = list(dict.fromkeys(names)) if names else list(self.folders)
+        if shard:
+            index, count = shard
+            chosen = [n for i, n in enumerate(chosen) if i % count == index - 1]
+        return chosen
+
+
+def load_repository(root: Path, cache: DocumentCache | None = None) -> Repository:
+    repo = Repository(root)
+    env_root = root / ENVIRONMENTS
+    loader = _Loader(root, cache or DocumentCache())
+    base = loader.read_folder(env_root / BASE_FOLDER) if (env_root / BASE_FOLDER).is_dir() else {}
+    for folder in sorted(p for p in env_root.iterdir() if p.is_dir() and p.name != BASE_FOLDER):
+        if not _ENV_NAME.match(folder.name):
+            repo.problems.append(_bad_folder(root, folder))
+            continue
+        repo.folders.append(folder.name)
+        spec, problems = loader.environment(folder, base)
+        repo.problems.extend(problems)
+        if spec is not None:
+            repo.envs[folder.name] = spec
+    loader.cache.flush()
+    repo.problems.extend(loader.folder_problems)
+    return repo
+
+
+def _bad_folder(root: Path, folder: Path) -> Problem:
+    rel = folder.relative_to(root).as_posix()
+    message = f"environment folder {folder.name!r} must be named like {ENV_NAME_PATTERN}"
+    return Problem(rel, 1, 1, Severity.ERROR, "name-mismatch", message)
+
+
+class _Loader:
+    """Reads one folder at a time; parses each `_base/` file once, on first use."""
+
+    def __init__(self, root: Path, cache: DocumentCache) -> None:
+        self.root = root
+        self.cache = cache
+        self._schemas: load.SchemaSet | None = None
+        self._base_parsed: dict[str, Parsed | Problem] = {}
+        self.folder_problems: list[Problem] = []
+
+    @property
+    def schemas(self) -> load.SchemaSet:
+        if self._schemas is None:
+            self._schemas = load.SchemaSet(load_schemas())
+        return self._schemas
+
+    def read_folder(self, folder: Path) -> dict[str, tuple[str, bytes]]:
+        """File name → (path relative to the root, bytes), for the YAML files of one folder."""
+        found: dict[str, tuple[str, bytes]] = {}
+        for path in sorted(folder.iterdir()):
+            if not path.name.endswith(_YAML_SUFFIXES) or path.is_dir():
+                continue
+            rel = path.relative_to(self.root).as_posix()
+            problem = self._check_file(path, rel)
+            if problem:
+                self.folder_problems.append(problem)
+                continue
+            found[path.name] = (rel, path.read_bytes())
+        return found
+
+    def _check_file(self, path: Path, rel: str) -> Problem | None:
+        if path.name not in FILE_KINDS:
+            known = ", ".join(FILE_KINDS)
+            message = f"unknown file {path.name!r}; an environment holds only: {known}"
+            return Problem(rel, 1, 1, Severity.ERROR, "schema", message)
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            return Problem(rel, 1, 1, Severity.ERROR, "yaml", "the file links outside the root")
+        return None
+
+    def environment(
+        self, folder: Path, base: Mapping[str, tuple[str, bytes]]
+    ) -> tuple[EnvironmentSpec | None, list[Problem]]:
+        files = self.read_folder(folder)
+        keys = {kind: self._key(kind, base, files) for kind in Kind}
+        hits = self.cache.get_many(k for k in keys.values() if k)
+        docs: dict[Kind, Document] = {}
+        problems: list[Problem] = []
+        broken: set[Kind] = set()
+        for kind, key in keys.items():
+            if key is None:
+                continue
+            entry = hits.get(key) or self._build(kind, base.get(kind.filename), files.get(kind.filename))
+            if key not in hits:
+                self.cache.put(key, entry)
+            problems.extend(_problem_from(p) for p in entry["problems"])
+            if entry["doc"] is not None and not entry["problems"]:
+                docs[kind] = load.from_json(entry["doc"])
+            else:
+                broken.add(kind)
+        if Kind.ENVIRONMENT not in docs:
+            if not any(p.rule in {"yaml", "schema"} and "environment.yaml" in p.file for p in problems):
+                rel = folder.relative_to(self.root).as_posix()
+                message = f"{rel}/environment.yaml is required"
+                problems.append(Problem(rel, 1, 1, Severity.ERROR, "schema", message))
+            return None, problems
+        return EnvironmentSpec(folder.name, docs, frozenset(broken)), problems
+
+    def _key(
+        self, kind: Kind, base: Mapping[str, tuple[str, bytes]], files: Mapping[str, tuple[str, bytes]]
+    ) -> str | None:
+        parts = [base.get(kind.filename), files.get(kind.filename)]
+        if parts == [None, None]:
+            return None
+        digest = hashlib.sha256(f"{__version__}\0{self.schemas.digest}\0{kind.value}".encode())
+        for part in parts:
+            rel, raw = part or ("", b"")
+            digest.update(b"\0" + rel.encode() + b"\0" + hashlib.sha256(raw).digest())
+        return digest.hexdigest()
+
+    def _build(
+        self, kind: Kind, base: tuple[str, bytes] | None, own: tuple[str, bytes] | None
+    ) -> dict[str, object]:
+        parsed_base = self._parse_base(kind, base) if base else None
+        parsed_own = self._parse(kind, *own) if own else None
+        failed = [p for p in (parsed_base, parsed_own) if isinstance(p, Problem)]
+        if failed:
+            return {"doc": None, "problems": [p.data for p in failed]}
+        assert parsed_own is None or isinstance(parsed_own, Parsed)
+        assert parsed_base is None or isinstance(parsed_base, Parsed)
+        merged = load.merge(parsed_base, parsed_own) if parsed_own else parsed_base
+        assert merged is not None
+        file = (own or base or ("", b""))[0]
+        doc = Document(kind, file, merged.data, merged.marks, merged.key_marks)
+        problems = self.schemas.problems(doc)
+        return {"doc": load.to_json(doc), "problems": [p.data for p in problems]}
+
+    def _parse_base(self, kind: Kind, base: tuple[str, bytes]) -> Parsed | Problem:
+        rel = base[0]
+        if rel not in self._base_parsed:
+            self._base_parsed[rel] = self._parse(kind, *base)
+        return self._base_parsed[rel]
+
+    def _parse(self, kind: Kind, rel: str, raw: bytes) -> Parsed | Problem:
+        parsed = load.parse_file(raw, rel)
+        if isinstance(parsed, Problem):
+            return parsed
+        return load.check_header(parsed, rel, kind) or parsed
+
+
+def _problem_from(data: Mapping[str, object]) -> Problem:
+    return Problem(
+        str(data["file"]),
+        int(str(data["line"])),
+        int(str(data["column"])),
+        Severity(data["severity"]),
+        str(data["rule"]),
+        str(data["message"]),
+    )
