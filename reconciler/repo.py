@@ -63,6 +63,8 @@ class Repository:
     root: Path
     envs: dict[str, EnvironmentSpec] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    """Problems of no single environment: badly named folders, unknown files in _base/."""
+    env_problems: dict[str, list[Problem]] = field(default_factory=dict)
     folders: list[str] = field(default_factory=list)
 
     def select(self, names: Sequence[str], shard: tuple[int, int] | None = None) -> list[str]:
@@ -90,11 +92,13 @@ def load_repository(root: Path, cache: DocumentCache | None = None) -> Repositor
             continue
         repo.folders.append(folder.name)
         spec, problems = loader.environment(folder, base)
-        repo.problems.extend(problems)
+        repo.env_problems[folder.name] = problems
         if spec is not None:
             repo.envs[folder.name] = spec
     loader.cache.flush()
-    repo.problems.extend(loader.folder_problems)
+    for problem in loader.folder_problems:
+        owner = problem.file.split("/")[1] if problem.file.count("/") >= 2 else ""
+        repo.env_problems.get(owner, repo.problems).append(problem)
     return repo
 
 
@@ -152,6 +156,7 @@ class _Loader:
         docs: dict[Kind, Document] = {}
         problems: list[Problem] = []
         broken: set[Kind] = set()
+        unchecked: dict[Kind, Document] = {}
         for kind, key in keys.items():
             if key is None:
                 continue
@@ -163,13 +168,15 @@ class _Loader:
                 docs[kind] = load.from_json(entry["doc"])
             else:
                 broken.add(kind)
+                if entry["doc"] is not None:
+                    unchecked[kind] = load.from_json(entry["doc"])
         if Kind.ENVIRONMENT not in docs:
             if not any(p.rule in {"yaml", "schema"} and "environment.yaml" in p.file for p in problems):
                 rel = folder.relative_to(self.root).as_posix()
                 message = f"{rel}/environment.yaml is required"
                 problems.append(Problem(rel, 1, 1, Severity.ERROR, "schema", message))
             return None, problems
-        return EnvironmentSpec(folder.name, docs, frozenset(broken)), problems
+        return EnvironmentSpec(folder.name, docs, frozenset(broken), unchecked), problems
 
     def _key(
         self, kind: Kind, base: Mapping[str, tuple[str, bytes]], files: Mapping[str, tuple[str, bytes]]

@@ -54,7 +54,9 @@ class LazyGroup(click.Group):
     epilog="Example: reconciler init demo && reconciler --root demo validate",
 )
 @click.version_option(__version__, prog_name="reconciler")
-@click.option("--root", "root", metavar="DIR", help="The repository root (default: the nearest folder holding environments/).")
+@click.option(
+    "--root", "root", metavar="DIR", help="The repository root (default: the nearest folder holding environments/)."
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, debug: bool) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli.options import emit, fleet_options, format_option, note, resolve_root, root_option
-from reconciler.model import BASE_FOLDER, Problem, Severity
+from reconciler.model import Problem, Severity
 
 
 @click.command(
@@ -55,11 +55,13 @@ def collect_problems(root: Path, envs: Sequence[str], *, shard: tuple[int, int] 
 
     repo = load_repository(root)
     selected = repo.select(envs, shard)
-    found = set(repo.problems) | set(policy.check(repo.envs, at or datetime.now(UTC)))
-    prefixes = tuple(f"environments/{name}/" for name in [*selected, BASE_FOLDER])
-    known = tuple(f"environments/{name}/" for name in repo.folders)
-    keep = [p for p in found if p.file.startswith(prefixes) or (not envs and not p.file.startswith(known))]
-    return sorted(keep), selected
+    moment = at or datetime.now(UTC)
+    found = set(repo.problems)
+    for name in selected:
+        found.update(repo.env_problems.get(name, []))
+        if name in repo.envs:
+            found.update(policy.check(repo.envs[name], repo.envs, moment))
+    return sorted(found), selected
 
 
 def _as_error(problem: Problem) -> Problem:

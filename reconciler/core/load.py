@@ -11,7 +11,6 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
 from typing import Any
@@ -24,6 +23,7 @@ _LOCAL_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2
 _TIME_OF_DAY = re.compile(r"([01]\d|2[0-3]):[0-5]\d\Z")
 _DURATION = re.compile(r"(?=\d)(\d+d)?(\d+h)?(\d+m)?\Z")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+_URI = re.compile(r"[a-z][a-z0-9+.-]*://[^\s/?#]+[^\s]*\Z")
 
 
 def _is_date(value: str) -> bool:
@@ -44,6 +44,14 @@ def _is_local_datetime(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _is_datetime_with_offset(value: str) -> bool:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return parsed.tzinfo is not None
 
 
 def _is_rrule(value: str) -> bool:
@@ -78,6 +86,8 @@ FORMATS: dict[str, Callable[[str], bool]] = {
     "rrule": _is_rrule,
     "timezone": _is_timezone,
     "email": lambda v: bool(_EMAIL.match(v)),
+    "date-time": _is_datetime_with_offset,
+    "uri": lambda v: bool(_URI.match(v)),
 }
 
 
@@ -158,6 +168,8 @@ def _problem(doc: Document, err: Any) -> Problem:
     if err.validator == "type" and isinstance(err.instance, str) and err.validator_value == "boolean":
         message = f"{where}: {err.instance!r} is not a boolean; write true or false"
         return Problem.at(doc.mark_of(path), Severity.ERROR, "schema", message)
+    if err.validator == "not" and "description" in err.schema:
+        return Problem.at(doc.mark_of(path), Severity.ERROR, "schema", f"{where}: {err.schema['description']}")
     if err.validator == "format":
         message = f"{where}: {err.instance!r} is not a valid {err.validator_value}"
         return Problem.at(doc.mark_of(path), Severity.ERROR, "schema", message)

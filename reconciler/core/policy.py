@@ -32,12 +32,11 @@ _SECRET_VALUES = (
 )
 
 
-def check(specs: Mapping[str, EnvironmentSpec], at: datetime) -> list[Problem]:
-    """Every problem of every environment, sorted by file and position."""
+def check(spec: EnvironmentSpec, specs: Mapping[str, EnvironmentSpec], at: datetime) -> list[Problem]:
+    """Every problem of one environment (others are given for cross-environment rules), sorted."""
     found: set[Problem] = set()
-    for spec in specs.values():
-        for rule in RULES:
-            found.update(rule(spec, specs, at))
+    for rule in RULES:
+        found.update(rule(spec, specs, at))
     return sorted(found)
 
 
@@ -169,7 +168,7 @@ def window_overlap(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], at: 
         timeline = Timeline.from_spec(spec)
     except Exception:  # window-order and the schema already report what cannot be read
         return
-    start = min([at, *(o.start for o in timeline.one_off_occurrences())])
+    start = min([at, *(w.start for w in timeline.windows if w.start is not None)])
     occurrences = sorted(timeline.occurrences(start, at + OVERLAP_HORIZON), key=lambda o: o.start)
     reported: set[tuple[str, str]] = set()
     for i, occ in enumerate(occurrences):
@@ -242,7 +241,7 @@ def cloud_version(spec: EnvironmentSpec, specs: Mapping[str, EnvironmentSpec], _
         message = "a cloud plan is updated by the provider every week; hosting.version is not allowed"
         yield _error(spec.docs[Kind.ENVIRONMENT], ("hosting", "version"), "cloud-version", message)
     doc = spec.docs.get(Kind.UPDATES)
-    for index, request in enumerate((doc.data.get("requests", []) if doc else [])):
+    for index, request in enumerate(doc.data.get("requests", []) if doc else []):
         site = specs.get(request.get("site", spec.name))
         plan = ((site.config.get("hosting") or {}) if site else {}).get("plan")
         if request.get("action") == "update" and plan == "cloud":
@@ -251,7 +250,7 @@ def cloud_version(spec: EnvironmentSpec, specs: Mapping[str, EnvironmentSpec], _
 
 
 def secret_in_config(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], __: datetime) -> Iterator[Problem]:
-    for doc in spec.docs.values():
+    for doc in [*spec.docs.values(), *spec.unchecked.values()]:
         for path, key, value in _walk(doc.data, ()):
             if key is not None and key not in _ALLOWED_KEYS and _SECRET_KEY.search(key):
                 message = f"key {key!r} looks like a secret; tokens come only from the environment (token_env)"
