@@ -129,8 +129,6 @@ class EnvironmentSpec:
     docs: Mapping[Kind, Document]
     broken: frozenset[Kind] = frozenset()
     """Kinds declared but unreadable (their problems are reported); rules skip what they touch."""
-    unchecked: Mapping[Kind, Document] = field(default_factory=dict)
-    """Documents that parsed but failed their schema: only the secret rule still reads them."""
 
     def data(self, kind: Kind) -> Mapping[str, Any] | None:
         doc = self.docs.get(kind)

@@ -7,6 +7,7 @@ The reading is here; the turning of bytes into documents is `core.load`, and the
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 from reconciler import __version__
 from reconciler.cache import DocumentCache
 from reconciler.core import load
+from reconciler.core.policy import secret_problems
 from reconciler.core.yamlstrict import Parsed
 from reconciler.errors import RootNotFound, UsageError
 from reconciler.model import (
@@ -32,6 +34,7 @@ from reconciler.resources import load_schemas
 ENVIRONMENTS = "environments"
 _ENV_NAME = re.compile(ENV_NAME_PATTERN)
 _YAML_SUFFIXES = (".yaml", ".yml")
+CACHE_FORMAT = 3
 
 
 def find_root(explicit: str | Path | None, cwd: Path | None = None) -> Path:
@@ -127,23 +130,27 @@ class _Loader:
     def read_folder(self, folder: Path) -> dict[str, tuple[str, bytes]]:
         """File name → (path relative to the root, bytes), for the YAML files of one folder."""
         found: dict[str, tuple[str, bytes]] = {}
-        for path in sorted(folder.iterdir()):
-            if not path.name.endswith(_YAML_SUFFIXES) or path.is_dir():
-                continue
-            rel = path.relative_to(self.root).as_posix()
-            problem = self._check_file(path, rel)
-            if problem:
-                self.folder_problems.append(problem)
-                continue
-            found[path.name] = (rel, path.read_bytes())
+        prefix = folder.relative_to(self.root).as_posix()
+        linked = folder.is_symlink()
+        with os.scandir(folder) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                if not entry.name.endswith(_YAML_SUFFIXES) or entry.is_dir():
+                    continue
+                rel = f"{prefix}/{entry.name}"
+                problem = self._check_file(Path(entry.path), rel, linked or entry.is_symlink())
+                if problem:
+                    self.folder_problems.append(problem)
+                    continue
+                with open(entry.path, "rb") as handle:
+                    found[entry.name] = (rel, handle.read())
         return found
 
-    def _check_file(self, path: Path, rel: str) -> Problem | None:
+    def _check_file(self, path: Path, rel: str, linked: bool) -> Problem | None:
         if path.name not in FILE_KINDS:
             known = ", ".join(FILE_KINDS)
             message = f"unknown file {path.name!r}; an environment holds only: {known}"
             return Problem(rel, 1, 1, Severity.ERROR, "schema", message)
-        if not path.resolve().is_relative_to(self.root.resolve()):
+        if linked and not path.resolve().is_relative_to(self.root.resolve()):
             return Problem(rel, 1, 1, Severity.ERROR, "yaml", "the file links outside the root")
         return None
 
@@ -156,7 +163,6 @@ class _Loader:
         docs: dict[Kind, Document] = {}
         problems: list[Problem] = []
         broken: set[Kind] = set()
-        unchecked: dict[Kind, Document] = {}
         for kind, key in keys.items():
             if key is None:
                 continue
@@ -164,19 +170,18 @@ class _Loader:
             if key not in hits:
                 self.cache.put(key, entry)
             problems.extend(_problem_from(p) for p in entry["problems"])
+            problems.extend(_problem_from(p) for p in entry.get("secrets", []))
             if entry["doc"] is not None and not entry["problems"]:
                 docs[kind] = load.from_json(entry["doc"])
             else:
                 broken.add(kind)
-                if entry["doc"] is not None:
-                    unchecked[kind] = load.from_json(entry["doc"])
         if Kind.ENVIRONMENT not in docs:
             if not any(p.rule in {"yaml", "schema"} and "environment.yaml" in p.file for p in problems):
                 rel = folder.relative_to(self.root).as_posix()
                 message = f"{rel}/environment.yaml is required"
                 problems.append(Problem(rel, 1, 1, Severity.ERROR, "schema", message))
             return None, problems
-        return EnvironmentSpec(folder.name, docs, frozenset(broken), unchecked), problems
+        return EnvironmentSpec(folder.name, docs, frozenset(broken)), problems
 
     def _key(
         self, kind: Kind, base: Mapping[str, tuple[str, bytes]], files: Mapping[str, tuple[str, bytes]]
@@ -184,7 +189,7 @@ class _Loader:
         parts = [base.get(kind.filename), files.get(kind.filename)]
         if parts == [None, None]:
             return None
-        digest = hashlib.sha256(f"{__version__}\0{self.schemas.digest}\0{kind.value}".encode())
+        digest = hashlib.sha256(f"{CACHE_FORMAT}\0{__version__}\0{self.schemas.digest}\0{kind.value}".encode())
         for part in parts:
             rel, raw = part or ("", b"")
             digest.update(b"\0" + rel.encode() + b"\0" + hashlib.sha256(raw).digest())
@@ -205,7 +210,8 @@ class _Loader:
         file = (own or base or ("", b""))[0]
         doc = Document(kind, file, merged.data, merged.marks, merged.key_marks)
         problems = self.schemas.problems(doc)
-        return {"doc": load.to_json(doc), "problems": [p.data for p in problems]}
+        secrets = secret_problems(doc)
+        return {"doc": load.to_json(doc), "problems": [p.data for p in problems], "secrets": [p.data for p in secrets]}
 
     def _parse_base(self, kind: Kind, base: tuple[str, bytes]) -> Parsed | Problem:
         rel = base[0]

@@ -53,7 +53,7 @@ def test_quoted_scalars_are_strings_and_marks_are_one_based() -> None:
         pytest.param(b"a: b\x00c\n", 1, 1, "NUL", id="nul-byte"),
         pytest.param(b"", 1, 1, "empty document", id="empty"),
         pytest.param(b"# only a comment\n", 1, 1, "empty document", id="comment-only"),
-        pytest.param(b"a: 1\n---\nb: 2\n", 2, 1, "one YAML document", id="two-documents"),
+        pytest.param(b"a: 1\n---\nb: 2\n", 3, 1, "one YAML document", id="two-documents"),
         pytest.param(b"? [a]\n: 1\n", 1, 3, "key must be a plain value", id="complex-key"),
         pytest.param(b"a: [1, 2\n", 2, 1, "not valid YAML", id="unclosed-flow"),
     ],

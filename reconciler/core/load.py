@@ -272,17 +272,37 @@ def to_json(doc: Document) -> dict[str, Any]:
         "file": doc.file,
         "data": doc.data,
         "files": files,
-        "marks": [[list(p), index[m.file], m.line, m.column] for p, m in doc.marks.items()],
-        "keys": [[list(p), index[m.file], m.line, m.column] for p, m in doc.key_marks.items()],
+        # Nested JSON text: a warm run decodes the marks only when a problem needs a position.
+        "marks": json.dumps([[list(p), index[m.file], m.line, m.column] for p, m in doc.marks.items()]),
+        "keys": json.dumps([[list(p), index[m.file], m.line, m.column] for p, m in doc.key_marks.items()]),
     }
+
+
+class _LazyMarks(Mapping[Path_, Mark]):
+    """Mark rows from the cache, turned into a table only when a problem needs a position."""
+
+    def __init__(self, files: list[str], rows: str) -> None:
+        self._files = files
+        self._rows = rows
+
+    @cached_property
+    def _table(self) -> dict[Path_, Mark]:
+        files = self._files
+        return {tuple(p): Mark(files[f], line, col) for p, f, line, col in json.loads(self._rows)}
+
+    def __getitem__(self, key: Path_) -> Mark:
+        return self._table[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
 
 
 def from_json(entry: Mapping[str, Any]) -> Document:
     files = entry["files"]
-
-    def table(rows: list[list[Any]]) -> dict[Path_, Mark]:
-        return {tuple(p): Mark(files[f], line, col) for p, f, line, col in rows}
-
     return Document(
-        Kind(entry["kind"]), entry["file"], entry["data"], table(entry["marks"]), table(entry["keys"])
+        Kind(entry["kind"]), entry["file"], entry["data"],
+        _LazyMarks(files, entry["marks"]), _LazyMarks(files, entry["keys"]),
     )

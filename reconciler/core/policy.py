@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from reconciler.errors import ReconcilerError
 from reconciler.model import MERGE_TYPES, Document, EnvironmentSpec, Kind, Problem, Severity
 
 Rule = Callable[[EnvironmentSpec, Mapping[str, EnvironmentSpec], datetime], Iterator[Problem]]
@@ -20,15 +22,19 @@ ADMIN_LIMIT = 2
 OVERLAP_HORIZON = timedelta(days=366)
 _SECRET_KEY = re.compile(r"(token|passw(or)?d|secret|api[_-]?key|private[_-]?key|credential)", re.I)
 _ALLOWED_KEYS = frozenset({"token_env"})
-_SECRET_VALUES = (
-    re.compile(r"\b(ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]{20,}"),
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
-    re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
-    re.compile(r"\b(sk|rk)_(live|test)_[A-Za-z0-9]{16,}"),
-    re.compile(r"\bBearer\s+[A-Za-z0-9._~+/-]{20,}"),
-    re.compile(r"://[^/\s:@]+:[^/\s@]+@"),
+_SECRET_VALUE = re.compile(
+    "|".join(
+        (
+            r"\b(ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]{20,}",
+            r"\bAKIA[0-9A-Z]{16}\b",
+            r"\bxox[abprs]-[A-Za-z0-9-]{10,}",
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
+            r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
+            r"\b(sk|rk)_(live|test)_[A-Za-z0-9]{16,}",
+            r"\bBearer\s+[A-Za-z0-9._~+/-]{20,}",
+            r"://[^/\s:@]+:[^/\s@]+@",
+        )
+    )
 )
 
 
@@ -156,36 +162,40 @@ def _instant(parse: Callable[[str, str], datetime], text: str, tz: str) -> datet
 
 
 def window_overlap(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], at: datetime) -> Iterator[Problem]:
-    """Two windows overlapping within the next year (or at any time, for one-off windows)."""
+    """Two windows that overlap: one-off ones at any time, recurring ones within the next year."""
     from reconciler.core.timeline import Timeline
 
     doc = spec.docs.get(Kind.MAINTENANCE)
-    if doc is None:
+    if doc is None or len(doc.data.get("windows", [])) < 2:
         return
-    windows = doc.data.get("windows", [])
-    index_of = {w["id"]: i for i, w in enumerate(windows)}
     try:
         timeline = Timeline.from_spec(spec)
-    except Exception:  # window-order and the schema already report what cannot be read
+    except ReconcilerError:  # window-order and the schema already report what cannot be read
         return
-    start = min([at, *(w.start for w in timeline.windows if w.start is not None)])
-    occurrences = sorted(timeline.occurrences(start, at + OVERLAP_HORIZON), key=lambda o: o.start)
-    reported: set[tuple[str, str]] = set()
-    for i, occ in enumerate(occurrences):
-        for other in occurrences[i + 1 :]:
-            if other.start >= occ.end:
-                break
-            pair = tuple(sorted((occ.window.id, other.window.id)))
-            if occ.window.id == other.window.id or pair in reported:
-                continue
-            reported.add(pair)  # type: ignore[arg-type]
-            late = max((occ, other), key=lambda o: index_of[o.window.id])
-            early = other if late is occ else occ
-            message = (
-                f"window {late.window.id!r} overlaps {early.window.id!r} "
-                f"on {max(occ.start, other.start).isoformat(timespec='minutes')}"
-            )
-            yield _warning(doc, ("windows", index_of[late.window.id]), "window-overlap", message)
+    windows = list(timeline.windows)
+    for i, late in enumerate(windows):
+        for early in windows[:i]:
+            clash = _first_clash(timeline, early, late, at)
+            if clash is not None:
+                message = f"window {late.id!r} overlaps {early.id!r} on {clash.isoformat(timespec='minutes')}"
+                yield _warning(doc, ("windows", i), "window-overlap", message)
+
+
+def _first_clash(timeline: Any, a: Any, b: Any, at: datetime) -> datetime | None:
+    """Where windows a and b first overlap: searched within a one-off's span, else a year ahead."""
+    spans = [(w.start, w.end) for w in (a, b) if not w.recurring and w.start is not None]
+    lo, hi = (max(s for s, _ in spans), min(e for _, e in spans)) if spans else (at, at + OVERLAP_HORIZON)
+    if lo >= hi:
+        return None
+    pair = replace(timeline, windows=(a, b))
+    found = sorted(pair.occurrences(lo, hi), key=lambda o: o.start)
+    for first, second in zip(found, found[1:], strict=False):
+        if first.window.id != second.window.id and second.start < first.end:
+            return max(second.start, lo)
+    heads = {o.window.id: o for o in found}
+    if len(heads) == 2 and all(not w.recurring for w in (a, b)):
+        return lo
+    return None
 
 
 def _admins(spec: EnvironmentSpec) -> Iterator[tuple[int, Mapping[str, Any]]]:
@@ -249,15 +259,17 @@ def cloud_version(spec: EnvironmentSpec, specs: Mapping[str, EnvironmentSpec], _
             yield _error(doc, ("requests", index, "action"), "cloud-version", message)  # type: ignore[arg-type]
 
 
-def secret_in_config(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], __: datetime) -> Iterator[Problem]:
-    for doc in [*spec.docs.values(), *spec.unchecked.values()]:
-        for path, key, value in _walk(doc.data, ()):
-            if key is not None and key not in _ALLOWED_KEYS and _SECRET_KEY.search(key):
-                message = f"key {key!r} looks like a secret; tokens come only from the environment (token_env)"
-                yield Problem.at(doc.mark_of(path, key=True), Severity.ERROR, "secret-in-config", message)
-            elif isinstance(value, str) and any(p.search(value) for p in _SECRET_VALUES):
-                message = "this value looks like a credential; keep secrets out of YAML (use token_env)"
-                yield _error(doc, path, "secret-in-config", message)
+def secret_problems(doc: Document) -> list[Problem]:
+    """Secrets in one document: run at load time, so the warm cache keeps the answer."""
+    found: list[Problem] = []
+    for path, key, value in _walk(doc.data, ()):
+        if key is not None and key not in _ALLOWED_KEYS and _SECRET_KEY.search(key):
+            message = f"key {key!r} looks like a secret; tokens come only from the environment (token_env)"
+            found.append(Problem.at(doc.mark_of(path, key=True), Severity.ERROR, "secret-in-config", message))
+        elif isinstance(value, str) and _SECRET_VALUE.search(value):
+            message = "this value looks like a credential; keep secrets out of YAML (use token_env)"
+            found.append(_error(doc, path, "secret-in-config", message))
+    return found
 
 
 def _walk(node: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str | None, Any]]:
@@ -281,5 +293,4 @@ RULES: tuple[Rule, ...] = (
     admin_needs_product,
     promotion,
     cloud_version,
-    secret_in_config,
 )

@@ -18,6 +18,9 @@ import yaml
 from reconciler.model import Mark, Path_
 
 MAX_BYTES = 1 << 20
+# Anchors, aliases and tags can only be written with these characters; text without them
+# takes the fast path through the C composer.
+_MAY_HOLD_REFUSED = re.compile(r"[&*!]")
 MAX_DEPTH = 64
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -91,6 +94,8 @@ def decode(raw: bytes, file: str) -> str:
 def parse(raw: bytes, file: str) -> Parsed:
     """Parse one strict-dialect document; raise DialectError at the first violation."""
     text = decode(raw, file)
+    if not _MAY_HOLD_REFUSED.search(text):
+        return _parse_composed(text, file)
     builder = _Builder(file)
     try:
         for event in yaml.parse(text, Loader=_Loader):
@@ -102,6 +107,52 @@ def parse(raw: bytes, file: str) -> Parsed:
     except yaml.YAMLError as exc:
         raise DialectError(Mark(file, 1, 1), f"not valid YAML: {exc}") from None
     return builder.result()
+
+
+def _parse_composed(text: str, file: str) -> Parsed:
+    """The fast path: the C composer builds the nodes; we resolve scalars and check keys."""
+    try:
+        loader = _Loader(text)
+        try:
+            nodes = [loader.get_node()] if loader.check_node() else []
+            if loader.check_node():
+                nodes.append(loader.get_node())
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = _mark(file, mark) if mark else Mark(file, 1, 1)
+        raise DialectError(where, _describe(exc, text, mark)) from None
+    if not nodes:
+        raise DialectError(Mark(file, 1, 1), "empty document")
+    if len(nodes) > 1:
+        raise DialectError(_mark(file, nodes[1].start_mark), "only one YAML document per file")
+    marks: dict[Path_, Mark] = {}
+    key_marks: dict[Path_, Mark] = {}
+    data = _from_node(nodes[0], (), file, marks, key_marks)
+    return Parsed(data, marks, key_marks)
+
+
+def _from_node(node: Any, path: Path_, file: str, marks: dict[Path_, Mark], key_marks: dict[Path_, Mark]) -> Any:
+    start = node.start_mark
+    marks[path] = Mark(file, start.line + 1, start.column + 1)
+    if isinstance(node, yaml.ScalarNode):
+        return resolve_plain(node.value) if not node.style else node.value
+    if len(path) >= MAX_DEPTH:
+        raise DialectError(marks[path], f"nesting deeper than {MAX_DEPTH} levels")
+    if isinstance(node, yaml.SequenceNode):
+        return [_from_node(item, (*path, i), file, marks, key_marks) for i, item in enumerate(node.value)]
+    mapping: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key_mark = Mark(file, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise DialectError(key_mark, "a key must be a plain value, not a list or mapping")
+        key = key_node.value
+        if key in mapping:
+            raise DialectError(key_mark, f"duplicate key {key!r}")
+        key_marks[(*path, key)] = key_mark
+        mapping[key] = _from_node(value_node, (*path, key), file, marks, key_marks)
+    return mapping
 
 
 def _describe(exc: yaml.MarkedYAMLError, text: str, mark: Any) -> str:

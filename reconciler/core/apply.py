@@ -1,0 +1,136 @@
+"""The apply driver's pure part: build a plan at an instant, check it is safe, read a saved one.
+
+Flow: specs + live reads → **build_plan** (effective desired state at `at`) → **safety_problems**
+→ a connector applies. No I/O here: live documents and the instant are arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from reconciler.core.desired import desired_state, managed_parts
+from reconciler.core.plan import (
+    FORMAT_VERSION,
+    Action,
+    Blocked,
+    Change,
+    EnvPlan,
+    Plan,
+    canonical_json,
+    live_item_count,
+    plan_environment,
+    removals_exceed,
+)
+from reconciler.core.timeline import Timeline, effective
+from reconciler.errors import PlanError
+from reconciler.model import EnvironmentSpec
+
+SAVED_KEYS = ("plan_id", "checksum")
+
+
+def plan_one(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime, revision: str | None) -> EnvPlan:
+    """One environment's plan at `at`: the effective desired state against `live`."""
+    eff = effective(desired_state(spec), Timeline.from_spec(spec), at)
+    return plan_environment(
+        spec.name,
+        eff.state,
+        live,
+        because=eff.because,
+        sis=str(spec.config.get("sis") or "banner"),
+        revision=revision,
+        managed=managed_parts(spec),
+    )
+
+
+def build_plan(
+    specs: Sequence[EnvironmentSpec], lives: Mapping[str, Mapping[str, Any]], at: datetime, revision: str | None
+) -> Plan:
+    return Plan(at, tuple(plan_one(spec, lives.get(spec.name) or {}, at, revision) for spec in specs))
+
+
+def safety_problems(
+    env_plan: EnvPlan, spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime
+) -> list[str]:
+    """Why this environment's plan is refused without --force (DESIGN §3 Safety); empty when safe."""
+    reasons: list[str] = []
+    safety = spec.config.get("safety") or {}
+    too_many = removals_exceed(
+        env_plan,
+        live,
+        int(safety.get("max_removals", 10)),
+        float(safety.get("max_removal_ratio", 0.25)),
+    )
+    if too_many:
+        reasons.append(too_many)
+    phases = Timeline.from_spec(spec).current_phases(at)
+    for change in env_plan.changes:
+        is_term = change.path.startswith("merges.") and change.path.endswith(".terms")
+        if is_term and change.action is Action.REMOVE and str(change.value) in phases:
+            reasons.append(
+                f"{env_plan.name}: removing term {change.value} from {change.path} while its phase "
+                f"{phases[str(change.value)]!r} is active"
+            )
+    total = live_item_count(live)
+    removals = sum(1 for c in env_plan.changes if c.action in (Action.REMOVE, Action.CANCEL))
+    if total and removals >= total:
+        reasons.append(f"{env_plan.name}: the plan removes every live item ({total})")
+    if live.get("applied") and total == 0 and env_plan.changes:
+        reasons.append(
+            f"{env_plan.name}: the live side reads as empty after an earlier apply "
+            "(a platform answering with nothing is a fault, not a desire)"
+        )
+    return reasons
+
+
+# --- saved plans ------------------------------------------------------------------------------
+
+
+def plan_id_of(checksum: str) -> str:
+    return "plan-" + checksum.split(":", 1)[-1][:12]
+
+
+def saved_data(plan: Plan) -> dict[str, Any]:
+    """What `plan --out` writes: the JSON plan plus its id and checksum."""
+    checksum = plan.checksum
+    return {**plan.data, "plan_id": plan_id_of(checksum), "checksum": checksum}
+
+
+def _change(data: Mapping[str, Any]) -> Change:
+    action = Action(data["action"])
+    if action is Action.CHANGE:
+        return Change(action, str(data["path"]), before=data.get("before"), after=data.get("after"),
+                      because=data.get("because"))
+    return Change(action, str(data["path"]), value=data.get("value"), because=data.get("because"))
+
+
+def load_saved(data: Any) -> tuple[Plan, str]:
+    """A saved plan and its id; refuses one that was edited or is not a plan."""
+    import hashlib
+
+    if not isinstance(data, Mapping) or any(k not in data for k in (*SAVED_KEYS, "at", "environments")):
+        raise PlanError("the saved plan is not a reconciler plan (run `reconciler plan --out FILE`)")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise PlanError(f"the saved plan has format_version {data.get('format_version')!r}, not {FORMAT_VERSION}")
+    body = {k: v for k, v in data.items() if k not in SAVED_KEYS}
+    digest = "sha256:" + hashlib.sha256(canonical_json(body).encode()).hexdigest()
+    if digest != data["checksum"]:
+        raise PlanError("the saved plan was edited after it was made (checksum mismatch); make a new plan")
+    try:
+        at = datetime.fromisoformat(str(data["at"]))
+        envs = tuple(
+            EnvPlan(
+                str(env["name"]),
+                env.get("revision"),
+                str(env["live_fingerprint"]),
+                tuple(_change(c) for c in env.get("changes") or []),
+                tuple(Blocked(str(b["path"]), b.get("value"), str(b["why"])) for b in env.get("blocked") or []),
+                tuple(str(w) for w in env.get("warnings") or []),
+            )
+            for env in data["environments"]
+        )
+        plan = Plan(at, envs)
+    except (KeyError, TypeError, ValueError) as e:
+        raise PlanError(f"the saved plan is not a reconciler plan: {e}") from e
+    return plan, str(data["plan_id"])
