@@ -1,0 +1,401 @@
+"""The plan: (effective desired state, live state) → the ordered changes that reconcile them.
+
+Flow: `desired.desired_state` (at T) and a connector's live read → **plan_environment** →
+`Plan` → `apply` / `render`. Pure: no I/O and no clock (the instant `at` is an argument).
+
+The diff is typed and domain-aware rather than generic: merge term scopes are sets (one
+change per term), phases and users are replaced whole, role permissions one at a time, and
+update requests are submitted or cancelled, never edited (their status is read-only to us).
+Only the parts named in `managed` are compared.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from reconciler.model import MERGE_TYPES, SCHEDULES
+
+FORMAT_VERSION = 1
+CANCELLABLE = ("To Be Scheduled", "Scheduled")
+FINISHED = ("Completed", "Cancelled", "Unable to Complete")
+"""Statuses of a request that is over: absent from the YAML, it is history, not something to cancel."""
+NEW_REQUEST_STATUS = "To Be Scheduled"
+UNFINGERPRINTED = ("activity", "applied")
+"""Parts that move without the settings moving (comments, the record of the last apply)."""
+
+
+class Action(str, Enum):
+    ADD = "add"
+    CHANGE = "change"
+    REMOVE = "remove"
+    REQUEST = "request"
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One step: `before`/`after` for change, `value` for add, remove, request and cancel."""
+
+    action: Action
+    path: str
+    before: Any = None
+    after: Any = None
+    value: Any = None
+    because: str | None = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action.value, "path": self.path}
+        if self.action is Action.CHANGE:
+            out["before"] = self.before
+            out["after"] = self.after
+        else:
+            out["value"] = self.value
+        if self.because is not None:
+            out["because"] = self.because
+        return out
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """A change that cannot be made yet (not an error): shown, counted, never applied."""
+
+    path: str
+    value: Any
+    why: str
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"path": self.path, "value": self.value, "why": self.why}
+
+
+@dataclass(frozen=True)
+class EnvPlan:
+    name: str
+    revision: str | None
+    live_fingerprint: str
+    changes: tuple[Change, ...] = ()
+    blocked: tuple[Blocked, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "revision": self.revision,
+            "live_fingerprint": self.live_fingerprint,
+            "changes": [c.data for c in self.changes],
+            "blocked": [b.data for b in self.blocked],
+            "warnings": list(self.warnings),
+        }
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.changes
+
+
+@dataclass(frozen=True)
+class Plan:
+    at: datetime
+    environments: tuple[EnvPlan, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None or self.at.utcoffset() is None:
+            raise ValueError("a plan's instant needs a UTC offset")
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = Counter(c.action.value for env in self.environments for c in env.changes)
+        out = {action.value: counts.get(action.value, 0) for action in Action}
+        out["blocked"] = sum(len(env.blocked) for env in self.environments)
+        return out
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "at": self.at.isoformat(),
+            "environments": [env.data for env in self.environments],
+            "summary": self.summary,
+        }
+
+    @property
+    def checksum(self) -> str:
+        return "sha256:" + hashlib.sha256(canonical_json(self.data).encode()).hexdigest()
+
+    @property
+    def is_empty(self) -> bool:
+        """No change to apply anywhere (blocked entries are not changes)."""
+        return all(env.is_empty for env in self.environments)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def fingerprint(live: Mapping[str, Any]) -> str:
+    """sha256 of the live settings, ignoring the activity log and the record of the last apply."""
+    settings = {k: v for k, v in live.items() if k not in UNFINGERPRINTED}
+    return "sha256:" + hashlib.sha256(canonical_json(settings).encode()).hexdigest()
+
+
+# --- the diff ---------------------------------------------------------------------------------
+
+
+def plan_environment(
+    name: str,
+    desired: Mapping[str, Any],
+    live: Mapping[str, Any],
+    *,
+    because: Mapping[str, str] | None = None,
+    sis: str = "banner",
+    revision: str | None = None,
+    managed: frozenset[str],
+) -> EnvPlan:
+    """The changes taking `live` to `desired` for the `managed` parts, in the safe order."""
+    because = because or {}
+    changes: list[Change] = []
+    blocked: list[Blocked] = []
+    parts = managed & set(desired)
+    if "schedule" in parts:
+        changes += _diff_schedule(desired["schedule"], live.get("schedule") or {})
+    if "merges" in parts:
+        _diff_merges(desired["merges"], live, changes, blocked)
+    if "phases" in parts:
+        changes += _diff_whole("phases", desired["phases"] or {}, live.get("phases") or {}, _norm_phase)
+    if "access" in parts:
+        changes += _diff_access(desired["access"] or {}, live.get("access") or {})
+    if "version" in parts and desired["version"] != live.get("version"):
+        changes.append(Change(Action.CHANGE, "version", before=live.get("version"), after=desired["version"]))
+    if "update_requests" in parts:
+        _diff_requests(desired["update_requests"] or {}, live.get("update_requests") or {}, changes, blocked)
+    changes = [_with_because(c, because) for c in changes]
+    changes.sort(key=lambda c: safe_order(c, sis))
+    return EnvPlan(name, revision, fingerprint(live), tuple(changes), tuple(blocked))
+
+
+def _with_because(change: Change, because: Mapping[str, str]) -> Change:
+    reason = because.get(change.path)
+    if reason is None or change.because is not None:
+        return change
+    return Change(change.action, change.path, change.before, change.after, change.value, reason)
+
+
+def _diff_schedule(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[Change]:
+    return [
+        Change(Action.CHANGE, f"schedule.{name}", before=live.get(name), after=desired[name])
+        for name in SCHEDULES
+        if name in desired and live.get(name) != desired[name]
+    ]
+
+
+def _diff_merges(
+    desired: Mapping[str, Any], live: Mapping[str, Any], changes: list[Change], blocked: list[Blocked]
+) -> None:
+    live_merges = live.get("merges") or {}
+    rolled = set(live["available_terms"]) if live.get("available_terms") is not None else None
+    for kind in MERGE_TYPES:
+        if kind not in desired:
+            continue
+        want, have = desired[kind] or {}, live_merges.get(kind) or {}
+        path = f"merges.{kind}.terms"
+        if "terms" in want:
+            wanted, current = set(want["terms"] or []), set(have.get("terms") or [])
+            for term in sorted(wanted - current):
+                if rolled is not None and term not in rolled:
+                    blocked.append(Blocked(path, term, f"term {term} is not yet rolled in the SIS"))
+                else:
+                    changes.append(Change(Action.ADD, path, value=term))
+            changes += [Change(Action.REMOVE, path, value=term) for term in sorted(current - wanted)]
+        for option in sorted(k for k in want if k != "terms"):
+            target = want[option]
+            opt_path = f"merges.{kind}.{option}"
+            if option not in have:
+                changes.append(Change(Action.ADD, opt_path, value=copy.deepcopy(target)))
+            elif _norm_option(have[option]) != _norm_option(target):
+                changes.append(
+                    Change(Action.CHANGE, opt_path, before=copy.deepcopy(have[option]), after=copy.deepcopy(target))
+                )
+
+
+def _norm_option(value: Any) -> Any:
+    # post_fields is a set of field names: its order carries no meaning.
+    return sorted(value) if isinstance(value, list) else value
+
+
+def _norm_phase(phase: Any) -> Any:
+    if not isinstance(phase, Mapping):
+        return phase
+    return {k: sorted(v) if isinstance(v, list) else v for k, v in phase.items()}
+
+
+def _norm_user(user: Any) -> Any:
+    if not isinstance(user, Mapping):
+        return user
+    return {k: sorted(v) if isinstance(v, list) else v for k, v in user.items()}
+
+
+def _diff_whole(prefix: str, desired: Mapping[str, Any], live: Mapping[str, Any], norm: Any) -> list[Change]:
+    """Items replaced whole (a phase, a user): add, change or remove by key."""
+    out: list[Change] = []
+    for key in sorted(set(desired) | set(live)):
+        path = f"{prefix}.{key}"
+        if key not in live:
+            out.append(Change(Action.ADD, path, value=copy.deepcopy(desired[key])))
+        elif key not in desired:
+            out.append(Change(Action.REMOVE, path, value=copy.deepcopy(live[key])))
+        elif norm(desired[key]) != norm(live[key]):
+            out.append(Change(Action.CHANGE, path, before=copy.deepcopy(live[key]), after=copy.deepcopy(desired[key])))
+    return out
+
+
+def _diff_access(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[Change]:
+    out: list[Change] = []
+    if "users" in desired:
+        out += _diff_whole("access.users", desired["users"] or {}, live.get("users") or {}, _norm_user)
+    if "roles" in desired:
+        want, have = desired["roles"] or {}, live.get("roles") or {}
+        for role in sorted(set(want) | set(have)):
+            out += _diff_whole(f"access.roles.{role}", want.get(role) or {}, have.get(role) or {}, lambda v: v)
+    return out
+
+
+def _diff_requests(
+    desired: Mapping[str, Any], live: Mapping[str, Any], changes: list[Change], blocked: list[Blocked]
+) -> None:
+    for rid in sorted(set(desired) | set(live)):
+        path = f"update_requests.{rid}"
+        if rid not in live:
+            changes.append(Change(Action.REQUEST, path, value=copy.deepcopy(desired[rid])))
+        elif rid not in desired:
+            status = (live[rid] or {}).get("status")
+            if status in CANCELLABLE:
+                changes.append(Change(Action.CANCEL, path, value=rid))
+            elif status not in FINISHED:
+                why = f"update request {rid} is {status}; only To Be Scheduled or Scheduled can be cancelled"
+                blocked.append(Blocked(path, rid, why))
+        # Present on both sides: its status belongs to the hosting team; nothing to do.
+
+
+# --- the safe order ---------------------------------------------------------------------------
+
+MERGE_ORDER: Mapping[str, tuple[str, ...]] = {
+    "banner": MERGE_TYPES,
+    # PeopleSoft builds courses from its sections (class) data: sections must be in scope first.
+    "peoplesoft": ("sections", "courses", "relationships"),
+}
+
+
+def merge_order(sis: str) -> tuple[str, ...]:
+    return MERGE_ORDER.get(sis, MERGE_TYPES)
+
+
+def safe_order(change: Change, sis: str = "banner") -> tuple[int, int, str, str]:
+    """Sort key of the safe order (DESIGN §3), smallest first:
+
+    0. pauses (a schedule switched off), so nothing merges while scopes move;
+    1. term additions, in merge order (courses, sections, relationships; PeopleSoft sections first);
+    2. term removals, in the reverse of that order (dependants leave before what they depend on);
+    3. section options;
+    4. phases;  5. access (users, then roles);
+    6. the hosted version;  7. update requests (submitted or cancelled);
+    8. resumed schedules (switched on) last, once everything they would merge is in place.
+    Ties keep a stable, readable order by path then value.
+    """
+    order = merge_order(sis)
+    path, tail = change.path, str(change.value if change.value is not None else "")
+    if path.startswith("schedule."):
+        return (8 if change.after else 0, 0, path, tail)
+    if path.startswith("merges.") and path.endswith(".terms"):
+        kind = path.split(".")[1]
+        index = order.index(kind) if kind in order else len(order)
+        if change.action is Action.REMOVE:
+            return (2, len(order) - index, path, tail)
+        return (1, index, path, tail)
+    if path.startswith("merges."):
+        return (3, 0, path, tail)
+    if path.startswith("phases."):
+        return (4, 0, path, tail)
+    if path.startswith("access.users."):
+        return (5, 0, path, tail)
+    if path.startswith("access."):
+        return (5, 1, path, tail)
+    if path == "version":
+        return (6, 0, path, tail)
+    return (7, 0, path, tail)
+
+
+# --- applying one change to a live value (pure) -----------------------------------------------
+
+
+def _split(path: str) -> tuple[str, ...]:
+    """Split a dotted path, keeping dots inside e-mail addresses and request ids."""
+    for prefix in ("access.users.", "update_requests.", "phases."):
+        if path.startswith(prefix):
+            return (*prefix.rstrip(".").split("."), path[len(prefix) :])
+    return tuple(path.split("."))
+
+
+def apply_change(live: Mapping[str, Any], change: Change) -> dict[str, Any]:
+    """A new live state with `change` made, as a faithful connector would make it."""
+    out = copy.deepcopy(dict(live))
+    keys = _split(change.path)
+    parent: dict[str, Any] = out
+    for key in keys[:-1]:
+        parent = parent.setdefault(key, {})
+    last = keys[-1]
+    if change.path.startswith("merges.") and last == "terms":
+        terms = set(parent.get("terms") or [])
+        terms = terms | {change.value} if change.action is Action.ADD else terms - {change.value}
+        parent["terms"] = sorted(terms)
+    elif change.action is Action.CHANGE:
+        parent[last] = copy.deepcopy(change.after)
+    elif change.action is Action.ADD:
+        parent[last] = copy.deepcopy(change.value)
+    elif change.action is Action.REMOVE:
+        parent.pop(last, None)
+    elif change.action is Action.REQUEST:
+        parent[last] = {**copy.deepcopy(change.value), "status": NEW_REQUEST_STATUS}
+    elif change.action is Action.CANCEL:
+        parent[last] = {**parent[last], "status": "Cancelled"}
+    return out
+
+
+# --- safety -----------------------------------------------------------------------------------
+
+
+def live_item_count(live: Mapping[str, Any]) -> int:
+    """Items a removal can take away: scoped terms, phases, users, role permissions, requests."""
+    merges = live.get("merges") or {}
+    access = live.get("access") or {}
+    return (
+        sum(len((merges.get(kind) or {}).get("terms") or []) for kind in MERGE_TYPES)
+        + len(live.get("phases") or {})
+        + len(access.get("users") or {})
+        + sum(len(perms or {}) for perms in (access.get("roles") or {}).values())
+        + len(live.get("update_requests") or {})
+    )
+
+
+def removals_exceed(
+    env_plan: EnvPlan, live: Mapping[str, Any], max_removals: int = 10, max_ratio: float = 0.25
+) -> str | None:
+    """Why the plan removes too much (refused without --force), or None."""
+    removals = sum(1 for c in env_plan.changes if c.action in (Action.REMOVE, Action.CANCEL))
+    if removals > max_removals:
+        return f"{env_plan.name}: the plan removes {removals} items, more than the limit of {max_removals}"
+    total = live_item_count(live)
+    if total > 0 and removals / total > max_ratio:
+        return (
+            f"{env_plan.name}: the plan removes {removals} of {total} live items "
+            f"({removals / total:.0%}), more than the limit of {max_ratio:.0%}"
+        )
+    return None

@@ -1,0 +1,75 @@
+"""`reconciler schedule` from the command line: JSON across DST, text, ICS, bad times."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+def test_json_weekly_window_changes_offset_across_the_fall_back(repo: Path, cli) -> None:
+    result = cli("--root", str(repo), "schedule", "production", "--from", "2026-10-25", "--to", "2026-11-15",
+                 "--format", "json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert doc["format_version"] == 1
+    assert doc["from"] == "2026-10-25T00:00:00-05:00"
+    assert doc["to"] == "2026-11-15T00:00:00-06:00"
+    starts = [
+        t["at"] for t in doc["transitions"] if t["event"] == "window-start" and t["id"] == "weekly-hosted-updates"
+    ]
+    assert starts == ["2026-10-25T04:00:00-05:00", "2026-11-01T04:00:00-06:00", "2026-11-08T04:00:00-06:00"]
+    first = doc["transitions"][0]
+    assert first["effect"] == {"schedule.nightly": False, "schedule.realtime": False}
+    instants = [t["at"] for t in doc["transitions"]]
+    from datetime import datetime
+
+    assert [datetime.fromisoformat(i) for i in instants] == sorted(datetime.fromisoformat(i) for i in instants)
+
+
+def test_text_lists_the_one_off_window_with_its_ticket_id(repo: Path, cli) -> None:
+    result = cli("--root", str(repo), "schedule", "--from", "2026-12-05", "--to", "2026-12-07")
+    assert result.code == 0
+    lines = [line for line in result.lines if "banner-upgrade-2026-12" in line]
+    assert len(lines) == 2
+    assert lines[0].startswith("Sat 2026-12-05 20:00 -06:00  production   window-start")
+
+
+def test_ics_is_a_calendar_with_timezone_and_events(repo: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    from icalendar import Calendar
+
+    from reconciler.cli import run
+
+    code = run(["--root", str(repo), "schedule", "production", "--from", "2026-12-01", "--to", "2026-12-08",
+                "--format", "ics"])
+    assert code == 0
+    calendar = Calendar.from_ical(capsysbinary.readouterr().out)
+    events = [c for c in calendar.walk("VEVENT")]
+    summaries = " ".join(str(e["SUMMARY"]) for e in events)
+    assert "Banner 9.4 upgrade" in summaries and "phase final-review" in summaries
+    assert [str(tz["TZID"]) for tz in calendar.walk("VTIMEZONE")] == ["America/Chicago"]
+    assert len({str(e["UID"]) for e in events}) == len(events)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        pytest.param(["--from", "2027-03-14T02:30"], "does not exist", id="gap"),
+        pytest.param(["--from", "2026-11-01T01:30"], "America/Chicago", id="fold"),
+        pytest.param(["--from", "tomorrow"], "--from", id="garbage"),
+        pytest.param(["--from", "2026-12-10", "--to", "2026-12-01"], "is not after", id="backwards"),
+    ],
+)
+def test_bad_times_are_one_line_errors(repo: Path, cli, args: list[str], words: str) -> None:
+    result = cli("--root", str(repo), "schedule", "production", *args)
+    assert result.code == 1
+    assert words in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_offset_makes_an_ambiguous_time_acceptable(repo: Path, cli) -> None:
+    result = cli("--root", str(repo), "schedule", "production", "--from", "2026-11-01T01:30-06:00",
+                 "--to", "2026-11-02", "--format", "json")
+    assert result.code == 0
+    assert json.loads(result.out)["from"] == "2026-11-01T01:30:00-06:00"
