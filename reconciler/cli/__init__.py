@@ -7,6 +7,7 @@ code; anything else prints "unexpected error" with a hint to rerun with --debug.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from typing import Any
 

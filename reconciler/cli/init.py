@@ -37,7 +37,7 @@ def run_init(target: Path) -> int:
     for dest, src in sources.items():
         shutil.copytree(src, target / dest, ignore=shutil.ignore_patterns("__pycache__"))
     (target / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
-    names = sorted(p.name for p in (target / "environments").iterdir() if p.is_dir())
+    names = sorted(p.name for p in (target / "environments").iterdir() if p.is_dir() and p.name != "_base")
     note(f"wrote an example repository to {target}: environments {', '.join(names)}")
     note(f"next: reconciler --root {target} validate")
     return 0

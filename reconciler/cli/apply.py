@@ -1,0 +1,161 @@
+"""EDGE: `reconciler apply` — plan at now (or load a saved plan), check it, lock, apply."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli.options import emit, note, resolve_root, root_option, use_color
+from reconciler.errors import ApplyFailed, PlanError, SafetyError, StalePlanError, UsageError
+from reconciler.model import EnvironmentSpec
+
+LEASE_TTL_S = 300.0
+
+
+def now() -> datetime:
+    """The moment of the apply (a function, so tests can fix it)."""
+    return datetime.now(UTC)
+
+
+@click.command(
+    epilog="Example: reconciler apply staging --yes   |   reconciler apply --plan plan.json",
+    short_help="Apply the plan to the live side.",
+)
+@click.argument("envs", nargs=-1, metavar="[ENV]...")
+@click.option("--plan", "plan_file", metavar="FILE", default=None,
+              help="Apply this saved plan (from `plan --out`); refused if stale or edited.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed for a protected environment).")
+@click.option("--force", is_flag=True, help="Apply even when the safety checks refuse the removals.")
+@click.option("--message", metavar="TEXT", default=None, help="A note recorded with the apply in the activity log.")
+@root_option
+def command(envs: tuple[str, ...], plan_file: str | None, yes: bool, force: bool, message: str | None,
+            root: str | None) -> int:
+    """Apply the changes that take the live side of ENV (default: every environment) to its YAML."""
+    return run_apply(resolve_root(root), envs, plan_file=plan_file, yes=yes, force=force, message=message)
+
+
+def run_apply(root: Path, envs: Sequence[str], *, plan_file: str | None = None, yes: bool = False,
+              force: bool = False, message: str | None = None) -> int:
+    from reconciler.cli.plan import git_revision, prepare, read_lives
+    from reconciler.core.apply import build_plan, plan_id_of, safety_problems
+    from reconciler.core.render import plan_text
+
+    moment = now()
+    revision = git_revision(root)
+    if plan_file is None:
+        specs, _ = prepare(root, envs, None)
+        lives = read_lives(root, specs, None)
+        plan = build_plan(specs, lives, moment, revision)
+        plan_id = plan_id_of(plan.checksum)
+        unprotected_refusal(specs, yes)
+        if not plan.is_empty and not yes and sys.stdin.isatty():
+            emit(plan_text(plan, use_color()))
+            if not click.confirm("Apply these changes?", default=False):
+                note("nothing applied")
+                return 1
+    else:
+        plan, plan_id, specs, lives = _saved(root, envs, plan_file, revision, moment)
+    by_name = {spec.name: spec for spec in specs}
+    refusals = [r for env in plan.environments for r in safety_problems(env, by_name[env.name],
+                                                                        lives[env.name], moment)]
+    if refusals and not force:
+        for reason in refusals[1:]:
+            note(reason)
+        raise SafetyError(f"{refusals[0]} (refused; rerun with --force if this is meant)")
+    _apply_all(root, plan, by_name, plan_id, revision, moment, message)
+    return 0
+
+
+def unprotected_refusal(specs: Sequence[EnvironmentSpec], yes: bool) -> None:
+    protected = [s.name for s in specs if s.config.get("protected")]
+    if protected and not yes:
+        raise UsageError(
+            f"{', '.join(protected)} is protected: apply with --yes, or apply a saved plan (`plan --out`, "
+            "`apply --plan`)"
+        )
+
+
+def _saved(root: Path, envs: Sequence[str], plan_file: str, revision: str | None, moment: datetime) -> Any:
+    from reconciler.cli.plan import prepare, read_lives
+    from reconciler.core.apply import load_saved
+    from reconciler.core.plan import Plan, fingerprint
+    from reconciler.core.timeline import Timeline
+
+    try:
+        data = json.loads(Path(plan_file).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise UsageError(f"--plan {plan_file}: cannot read it: {e.strerror or e}") from e
+    except ValueError as e:
+        raise PlanError(f"--plan {plan_file}: not JSON ({e})") from e
+    plan, plan_id = load_saved(data)
+    names = [env.name for env in plan.environments]
+    missing = [n for n in envs if n not in names]
+    if missing:
+        raise UsageError(f"--plan {plan_file} does not plan {', '.join(missing)} (it plans: {', '.join(names)})")
+    chosen = [n for n in names if not envs or n in envs]
+    specs, _ = prepare(root, chosen, None)
+    lives = read_lives(root, specs, None)
+    for env in plan.environments:
+        if env.name not in chosen:
+            continue
+        if env.revision != revision:
+            raise StalePlanError(
+                f"{env.name}: the saved plan is stale: it was made at revision {env.revision or 'none'}, "
+                f"the repository is at {revision or 'none'}; make a new plan"
+            )
+        if env.live_fingerprint != fingerprint(lives[env.name]):
+            raise StalePlanError(f"{env.name}: the saved plan is stale: the live side changed since; make a new plan")
+    for spec in specs:
+        crossed = Timeline.from_spec(spec).transitions_between(plan.at, moment)
+        if crossed:
+            first = crossed[0]
+            raise StalePlanError(
+                f"{spec.name}: the saved plan is stale: {first.event.value} {first.id} at "
+                f"{first.local_at.isoformat()} lies between the plan's time and now; make a new plan"
+            )
+    kept = Plan(plan.at, tuple(env for env in plan.environments if env.name in chosen))
+    return kept, plan_id, specs, lives
+
+
+def _actor() -> str:
+    try:
+        return os.environ.get("RECONCILER_ACTOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _apply_all(root: Path, plan: Any, specs: dict[str, EnvironmentSpec], plan_id: str, revision: str | None,
+               moment: datetime, message: str | None) -> None:
+    from reconciler.connectors import get_connector
+
+    actor = _actor()
+    holder = f"{actor}@{os.uname().nodename}:{os.getpid()}"
+    done: list[str] = []
+    for env in plan.environments:
+        if env.is_empty:
+            emit(f"{env.name}: no changes")
+            continue
+        connector = get_connector(specs[env.name], root)
+        record: dict[str, Any] = {"revision": revision, "plan_id": plan_id, "at": moment.isoformat(), "actor": actor}
+        if message:
+            record["message"] = message
+        with connector.lock(holder, LEASE_TTL_S):
+            try:
+                connector.apply_changes(list(env.changes), record=record)
+            except Exception as e:
+                with contextlib.suppress(Exception):  # the failure itself is what the user must see
+                    connector.append_activity({**record, "kind": "apply", "outcome": "failed", "error": str(e)})
+                applied = f"; applied before it: {', '.join(done)}" if done else ""
+                raise ApplyFailed(f"{env.name}: apply failed, no change of it was made: {e}{applied}") from e
+        count = len(env.changes)
+        emit(f"{env.name}: applied {count} change{'s' if count != 1 else ''} ({plan_id})")
+        done.append(env.name)

@@ -1,0 +1,114 @@
+"""EDGE: `reconciler plan` — validate, read live per environment, print the changes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli.options import emit, fleet_options, format_option, note, resolve_root, root_option, use_color
+from reconciler.errors import ConfigError, UsageError
+from reconciler.model import EnvironmentSpec, Severity
+
+
+@click.command(
+    epilog="Example: reconciler plan production --at 2026-12-05T22:00 --out plan.json --detailed-exitcode",
+    short_help="Show the changes that take live to the YAML.",
+)
+@click.argument("envs", nargs=-1, metavar="[ENV]...")
+@click.option("--at", "at_text", metavar="T", default=None,
+              help="Plan for this instant (ISO 8601; without an offset, the environment's time zone). Default: now.")
+@click.option("--out", "out", metavar="FILE", default=None,
+              help="Also write the plan as JSON (with its id and checksum) for `apply --plan`.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when there are none.")
+@format_option("text", "json", "markdown")
+@fleet_options
+@root_option
+def command(envs: tuple[str, ...], at_text: str | None, out: str | None, detailed_exitcode: bool, fmt: str,
+            parallel: int | None, shard: tuple[int, int] | None, root: str | None) -> int:
+    """Show the changes that take the live side of ENV (default: every environment) to its YAML."""
+    return run_plan(resolve_root(root), envs, at_text=at_text, out=out, detailed_exitcode=detailed_exitcode,
+                    fmt=fmt, parallel=parallel, shard=shard)
+
+
+def run_plan(root: Path, envs: Sequence[str], *, at_text: str | None = None, out: str | None = None,
+             detailed_exitcode: bool = False, fmt: str = "text", parallel: int | None = None,
+             shard: tuple[int, int] | None = None) -> int:
+    from reconciler.core.apply import build_plan, saved_data
+    from reconciler.core.render import plan_json, plan_markdown, plan_text
+
+    specs, at = prepare(root, envs, at_text, shard)
+    lives = read_lives(root, specs, parallel)
+    plan = build_plan(specs, lives, at, git_revision(root))
+    if fmt == "json":
+        emit(plan_json(plan))
+    elif fmt == "markdown":
+        emit(plan_markdown(plan))
+    else:
+        emit(plan_text(plan, use_color()))
+    if out:
+        try:
+            Path(out).write_text(json.dumps(saved_data(plan), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"--out {out}: cannot write the plan: {e.strerror or e}") from e
+        note(f"plan written to {out}")
+    return 2 if detailed_exitcode and not plan.is_empty else 0
+
+
+def prepare(root: Path, envs: Sequence[str], at_text: str | None,
+            shard: tuple[int, int] | None = None) -> tuple[list[EnvironmentSpec], datetime]:
+    """Validate (refusing on any error) and return the selected specs and the instant."""
+    from reconciler.core.timeline import parse_instant
+    from reconciler.repo import load_repository
+
+    repo = load_repository(root)
+    selected = repo.select(envs, shard)
+    tz = repo.envs[selected[0]].timezone if selected and selected[0] in repo.envs else "UTC"
+    at = parse_instant(at_text, tz) if at_text else datetime.now(UTC)
+    refuse_on_errors(root, selected, at)
+    return [repo.envs[name] for name in selected], at
+
+
+def refuse_on_errors(root: Path, selected: Sequence[str], at: datetime) -> None:
+    from reconciler.cli.validate import collect_problems
+
+    problems, _ = collect_problems(root, selected, at=at)
+    errors = [p for p in problems if p.severity is Severity.ERROR]
+    if errors:
+        for problem in errors:
+            note(str(problem))
+        count = f"{len(errors)} error{'s' if len(errors) != 1 else ''}"
+        raise ConfigError(f"the YAML has {count}; fix them (see `reconciler validate`) before planning")
+
+
+def read_lives(root: Path, specs: Sequence[EnvironmentSpec], parallel: int | None) -> dict[str, dict[str, Any]]:
+    from reconciler.connectors import get_connector
+
+    connectors = [get_connector(spec, root) for spec in specs]
+    if len(specs) > 1:
+        note(f"reading live state of {len(specs)} environments")
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel or 4, len(specs) or 1))) as pool:
+        lives = list(pool.map(lambda c: c.read(), connectors))
+    return {spec.name: live for spec, live in zip(specs, lives, strict=True)}
+
+
+def git_revision(root: Path) -> str | None:
+    """`git rev-parse HEAD` of the root, or None when it is not a git repository."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
+
+
+def specs_by_name(specs: Sequence[EnvironmentSpec]) -> Mapping[str, EnvironmentSpec]:
+    return {spec.name: spec for spec in specs}
