@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from reconciler.errors import ReconcilerError
@@ -185,16 +186,13 @@ def _first_clash(timeline: Any, a: Any, b: Any, at: datetime) -> datetime | None
     """Where windows a and b first overlap: searched within a one-off's span, else a year ahead."""
     spans = [(w.start, w.end) for w in (a, b) if not w.recurring and w.start is not None]
     lo, hi = (max(s for s, _ in spans), min(e for _, e in spans)) if spans else (at, at + OVERLAP_HORIZON)
-    if lo >= hi:
-        return None
+    if lo >= hi or len(spans) == 2:
+        return lo if lo < hi else None
     pair = replace(timeline, windows=(a, b))
     found = sorted(pair.occurrences(lo, hi), key=lambda o: o.start)
-    for first, second in zip(found, found[1:], strict=False):
+    for first, second in pairwise(found):
         if first.window.id != second.window.id and second.start < first.end:
             return max(second.start, lo)
-    heads = {o.window.id: o for o in found}
-    if len(heads) == 2 and all(not w.recurring for w in (a, b)):
-        return lo
     return None
 
 

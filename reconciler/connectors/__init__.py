@@ -1,0 +1,39 @@
+"""Connectors: the registry. `embedded` is built in; others come from the entry-point group
+`reconciler.connectors` (each entry point is a factory `(spec, root) -> Connector`)."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from reconciler.connectors.base import Connector
+from reconciler.errors import ConnectorError
+from reconciler.model import EnvironmentSpec
+
+GROUP = "reconciler.connectors"
+BUILT_IN = ("embedded",)
+
+__all__ = ["GROUP", "Connector", "connector_name", "get_connector"]
+
+
+def connector_name(spec: EnvironmentSpec) -> str:
+    live = spec.config.get("live") or {}
+    return str(live.get("connector") or "embedded")
+
+
+def get_connector(spec: EnvironmentSpec, root: Path) -> Connector:
+    """The connector the environment's `live.connector` names."""
+    name = connector_name(spec)
+    if name == "embedded":
+        from reconciler.connectors.embedded import EmbeddedConnector
+
+        return EmbeddedConnector(spec, root)
+    found = [ep for ep in entry_points(group=GROUP) if ep.name == name]
+    if not found:
+        have = ", ".join(sorted({*BUILT_IN, *(ep.name for ep in entry_points(group=GROUP))}))
+        raise ConnectorError(f"{spec.name}: unknown connector {name!r} (have: {have})")
+    try:
+        factory = found[0].load()
+    except Exception as e:  # a broken plugin is the user's problem to fix: one line
+        raise ConnectorError(f"{spec.name}: connector {name!r} could not be loaded: {e}") from e
+    return factory(spec, root)  # type: ignore[no-any-return]

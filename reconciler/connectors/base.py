@@ -1,0 +1,33 @@
+"""The connector protocol: how reconciler reads and writes one environment's live side."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
+
+from reconciler.core.plan import Change
+
+LOCK_WAIT_S = 5.0
+"""How long a second holder waits for a lease before giving up (bounded)."""
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """One environment's live side (DESIGN §3, §5)."""
+
+    def read(self) -> dict[str, Any]:
+        """The live state document (schemas/live-state.schema.json)."""
+        ...
+
+    def apply_changes(self, changes: Sequence[Change], *, record: dict[str, Any]) -> None:
+        """Make `changes` in order and record the apply (`applied`: revision, plan_id, at, actor)."""
+        ...
+
+    def lock(self, holder: str, ttl_s: float) -> AbstractContextManager[None]:
+        """A lease on the live side: waits briefly for another holder, then raises LockError naming it."""
+        ...
+
+    def append_activity(self, entry: dict[str, Any]) -> None:
+        """Add one comment to the live activity log."""
+        ...

@@ -1,0 +1,134 @@
+"""The embedded connector: a real SQLite store in a temporary repository."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from reconciler.connectors import get_connector
+from reconciler.connectors.base import Connector
+from reconciler.connectors.embedded import EmbeddedConnector, store_path
+from reconciler.core.plan import Action, Change
+from reconciler.errors import ConnectorError, LockError, StoreError
+from reconciler.model import EnvironmentSpec, Kind
+from reconciler.repo import load_repository
+
+RECORD = {"revision": None, "plan_id": "plan-test", "at": "2026-11-25T12:00:00-06:00", "actor": "tester"}
+
+
+def _spec(repo: Path, name: str = "staging") -> EnvironmentSpec:
+    return load_repository(repo).envs[name]
+
+
+def test_fresh_store_reads_empty_with_every_declared_term(repo: Path) -> None:
+    conn = get_connector(_spec(repo), repo)
+    assert isinstance(conn, EmbeddedConnector)
+    assert isinstance(conn, Connector)
+    live = conn.read()
+    assert live == {"available_terms": ["202710", "202720", "202730"]}
+    path = store_path(repo)
+    assert path.is_file()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_apply_writes_document_record_and_activity(repo: Path) -> None:
+    conn = get_connector(_spec(repo), repo)
+    changes = [
+        Change(Action.ADD, "merges.courses.terms", value="202710"),
+        Change(Action.CHANGE, "schedule.nightly", before=None, after=True),
+    ]
+    conn.apply_changes(changes, record=RECORD)
+    live = conn.read()
+    assert live["merges"] == {"courses": {"terms": ["202710"]}}
+    assert live["schedule"] == {"nightly": True}
+    assert live["applied"] == RECORD
+    assert [a["outcome"] for a in live["activity"]] == ["applied"]
+    assert live["activity"][0]["changes"] == 2
+    # another environment in the same file is untouched
+    assert get_connector(_spec(repo, "sandbox"), repo).read().get("merges") is None
+
+
+def test_a_failing_change_rolls_back_the_whole_apply(repo: Path) -> None:
+    conn = get_connector(_spec(repo), repo)
+    changes = [
+        Change(Action.ADD, "merges.courses.terms", value="202710"),
+        Change(Action.CANCEL, "update_requests.missing", value="missing"),  # no such request: KeyError
+    ]
+    with pytest.raises(KeyError):
+        conn.apply_changes(changes, record=RECORD)
+    live = conn.read()
+    assert "merges" not in live
+    assert "applied" not in live
+    assert "activity" not in live
+
+
+def test_no_changes_makes_no_write(repo: Path) -> None:
+    conn = get_connector(_spec(repo), repo)
+    conn.read()
+    conn.apply_changes([], record=RECORD)
+    with sqlite3.connect(store_path(repo)) as db:
+        assert db.execute("SELECT COUNT(*) FROM live").fetchone() == (0,)
+        assert db.execute("SELECT COUNT(*) FROM activity").fetchone() == (0,)
+
+
+def test_garbage_file_is_not_a_store(repo: Path) -> None:
+    path = store_path(repo)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"this is not sqlite at all\n" * 200)
+    with pytest.raises(StoreError, match="is not a reconciler store"):
+        get_connector(_spec(repo), repo).read()
+
+
+def test_foreign_sqlite_file_is_not_a_store(repo: Path) -> None:
+    path = store_path(repo)
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE other (x INTEGER)")
+    with pytest.raises(StoreError, match="is not a reconciler store"):
+        get_connector(_spec(repo), repo).read()
+
+
+def test_lock_held_by_another_holder_names_it(repo: Path) -> None:
+    spec = _spec(repo)
+    first, second = EmbeddedConnector(spec, repo), EmbeddedConnector(spec, repo)
+    with (
+        first.lock("alice@ci:1", 60),
+        pytest.raises(LockError, match="alice@ci:1"),
+        second.lock("bob@laptop:2", 60, wait_s=0.2),
+    ):
+        pass
+    # released: bob gets it now
+    with second.lock("bob@laptop:2", 60, wait_s=0.2), sqlite3.connect(store_path(repo)) as db:
+        assert db.execute("SELECT holder FROM lease WHERE env = 'staging'").fetchone() == ("bob@laptop:2",)
+
+
+def test_expired_lease_is_taken_over(repo: Path) -> None:
+    spec = _spec(repo)
+    early = EmbeddedConnector(spec, repo, clock=lambda: 1000.0)
+    late = EmbeddedConnector(spec, repo, clock=lambda: 2000.0)
+    with early.lock("killed-run", 10), late.lock("new-run", 60, wait_s=0.2):
+        with sqlite3.connect(store_path(repo)) as db:
+            row = db.execute("SELECT holder, expires FROM lease WHERE env = 'staging'").fetchone()
+        assert row == ("new-run", 2060.0)
+
+
+def test_lease_of_one_environment_does_not_block_another(repo: Path) -> None:
+    staging = EmbeddedConnector(_spec(repo), repo)
+    sandbox = EmbeddedConnector(_spec(repo, "sandbox"), repo)
+    with staging.lock("alice", 60), sandbox.lock("bob", 60, wait_s=0.1):
+        assert sandbox.read()["available_terms"]
+
+
+def test_unknown_connector_is_one_line(repo: Path) -> None:
+    spec = _spec(repo)
+    env_doc = spec.docs[Kind.ENVIRONMENT]
+    data = {**env_doc.data, "live": {"connector": "carrier-pigeon"}}
+    odd = EnvironmentSpec(spec.name, {**spec.docs, Kind.ENVIRONMENT: type(env_doc)(
+        env_doc.kind, env_doc.file, data, env_doc.marks, env_doc.key_marks)})
+    with pytest.raises(ConnectorError, match="unknown connector 'carrier-pigeon'") as info:
+        get_connector(odd, repo)
+    assert "\n" not in str(info.value)
