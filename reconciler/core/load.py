@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import Any
 
@@ -59,11 +59,15 @@ def _is_rrule(value: str) -> bool:
 
     if not value or "\n" in value or value.upper().startswith(("RRULE:", "DTSTART")):
         return False
-    try:
-        rrulestr(value, dtstart=datetime(2026, 1, 1))
-    except (ValueError, TypeError):
-        return False
-    return True
+    # dateutil wants a UTC UNTIL with an aware DTSTART and a floating one otherwise; RFC 5545
+    # allows both, so a rule is valid when either reading accepts it.
+    for start in (datetime(2026, 1, 1), datetime(2026, 1, 1, tzinfo=UTC)):
+        try:
+            rrulestr(value, dtstart=start)
+        except (ValueError, TypeError):
+            continue
+        return True
+    return False
 
 
 def _is_timezone(value: str) -> bool:

@@ -157,7 +157,7 @@ def _instant(parse: Callable[[str, str], datetime], text: str, tz: str) -> datet
     from reconciler.errors import TimeInputError
 
     try:
-        return parse(text, tz)
+        return parse(text, tz, strict=False)  # type: ignore[call-arg]
     except TimeInputError:
         return None
 
