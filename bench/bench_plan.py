@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_validate import PROJECT, make_fleet  # noqa: E402
+from bench_validate import PROJECT, make_fleet
 
 AT = "2026-11-25T12:00"
 
