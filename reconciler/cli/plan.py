@@ -71,14 +71,14 @@ def prepare(root: Path, envs: Sequence[str], at_text: str | None,
     selected = repo.select(envs, shard)
     tz = repo.envs[selected[0]].timezone if selected and selected[0] in repo.envs else "UTC"
     at = parse_instant(at_text, tz) if at_text else datetime.now(UTC)
-    refuse_on_errors(root, selected, at)
+    refuse_on_errors(root, selected, at, repo)
     return [repo.envs[name] for name in selected], at
 
 
-def refuse_on_errors(root: Path, selected: Sequence[str], at: datetime) -> None:
+def refuse_on_errors(root: Path, selected: Sequence[str], at: datetime, repo: Any = None) -> None:
     from reconciler.cli.validate import collect_problems
 
-    problems, _ = collect_problems(root, selected, at=at)
+    problems, _ = collect_problems(root, selected, at=at, repo=repo)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors:
         for problem in errors:

@@ -65,12 +65,12 @@ def _valid_specs(root: Path, envs: Sequence[str], shard: tuple[int, int] | None)
     from reconciler.model import Severity
     from reconciler.repo import load_repository
 
-    problems, selected = collect_problems(root, envs, shard=shard)
+    repo = load_repository(root)
+    problems, selected = collect_problems(root, envs, shard=shard, repo=repo)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors:
         more = f" (and {len(errors) - 1} more; run reconciler validate)" if len(errors) > 1 else ""
         raise ConfigError(f"{errors[0]}{more}")
-    repo = load_repository(root)
     return [repo.envs[name] for name in selected]
 
 

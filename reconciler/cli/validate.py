@@ -6,11 +6,15 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from reconciler.cli.options import emit, fleet_options, format_option, note, resolve_root, root_option
 from reconciler.model import Problem, Severity
+
+if TYPE_CHECKING:
+    from reconciler.repo import Repository
 
 
 @click.command(
@@ -48,12 +52,12 @@ def run_validate(root: Path, envs: Sequence[str], *, strict: bool = False, fmt: 
 
 
 def collect_problems(root: Path, envs: Sequence[str], *, shard: tuple[int, int] | None = None,
-                     at: datetime | None = None) -> tuple[list[Problem], list[str]]:
+                     at: datetime | None = None, repo: Repository | None = None) -> tuple[list[Problem], list[str]]:
     """Every problem that concerns the selected environments, sorted, each once."""
     from reconciler.core import policy
     from reconciler.repo import load_repository
 
-    repo = load_repository(root)
+    repo = repo or load_repository(root)
     selected = repo.select(envs, shard)
     moment = at or datetime.now(UTC)
     found = set(repo.problems)

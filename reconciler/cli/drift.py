@@ -1,0 +1,147 @@
+"""EDGE: `reconciler drift` — live changes made outside git since the last apply.
+
+The baseline is what the last apply left behind: the effective desired state at the time of
+that apply (`applied.at`), restricted to the parts the YAML manages. Everything that moved
+away from it in live (DeepDiff, list order ignored) is drift, fields the model does not know
+included. Read-only parts (activity, applied, available_terms, update request statuses) are
+left out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli.options import emit, fleet_options, format_option, resolve_root, root_option
+from reconciler.model import EnvironmentSpec
+
+FORMAT_VERSION = 1
+IGNORED_PARTS = ("activity", "applied", "available_terms")
+CLOSED_REQUESTS = ("Completed", "Cancelled", "Unable to Complete")
+
+
+@click.command(
+    epilog="Example: reconciler drift production --format json",
+    short_help="Show live changes made outside git since the last apply.",
+)
+@click.argument("envs", nargs=-1, metavar="[ENV]...")
+@format_option("text", "json")
+@fleet_options
+@root_option
+def command(envs: tuple[str, ...], fmt: str, parallel: int | None, shard: tuple[int, int] | None,
+            root: str | None) -> int:
+    """Show what changed in the live side of ENV (default: every environment) since the last apply.
+
+    Exits 2 when there is drift, 0 when there is none.
+    """
+    return run_drift(resolve_root(root), envs, fmt=fmt, parallel=parallel, shard=shard)
+
+
+def run_drift(root: Path, envs: Sequence[str], *, fmt: str = "text", parallel: int | None = None,
+              shard: tuple[int, int] | None = None) -> int:
+    from reconciler.cli.plan import prepare, read_lives
+
+    specs, _ = prepare(root, envs, None, shard)
+    lives = read_lives(root, specs, parallel)
+    results = [environment_drift(spec, lives[spec.name]) for spec in specs]
+    if fmt == "json":
+        emit(json.dumps({"format_version": FORMAT_VERSION, "environments": results}, indent=2, default=str))
+    else:
+        emit(_text(results))
+    return 2 if any(r["drift"] for r in results) else 0
+
+
+def environment_drift(spec: EnvironmentSpec, live: Mapping[str, Any]) -> dict[str, Any]:
+    """{"name", "applied", "drift": [{"path", "before", "after"}]} for one environment."""
+    applied = live.get("applied")
+    if not isinstance(applied, Mapping) or not applied.get("at"):
+        return {"name": spec.name, "applied": None, "drift": []}
+    at = datetime.fromisoformat(str(applied["at"]))
+    before = baseline(spec, live, at)
+    after = comparable_live(live, before)
+    return {"name": spec.name, "applied": dict(applied), "drift": diff(before, after)}
+
+
+def baseline(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+    """The effective desired state at `at`, without what the plan would have blocked."""
+    from reconciler.core.apply import plan_one
+    from reconciler.core.desired import desired_state
+    from reconciler.core.timeline import Timeline, effective
+
+    state = effective(desired_state(spec), Timeline.from_spec(spec), at).state
+    for blocked in plan_one(spec, live, at, None).blocked:
+        target: Any = state
+        for key in blocked.path.split("."):
+            target = target.get(key) if isinstance(target, Mapping) else None
+        if isinstance(target, list) and blocked.value in target:
+            target.remove(blocked.value)
+    return state
+
+
+def comparable_live(live: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, Any]:
+    """Live restricted to the parts of the baseline, without read-only fields."""
+    out: dict[str, Any] = {}
+    for part in before:
+        if part in IGNORED_PARTS or part not in live:
+            continue
+        value = live[part]
+        if part == "update_requests" and isinstance(value, Mapping):
+            known = before.get(part) or {}
+            value = {
+                rid: {k: v for k, v in (item or {}).items() if k != "status"}
+                for rid, item in value.items()
+                if rid in known or (item or {}).get("status") not in CLOSED_REQUESTS
+            }
+        out[part] = value
+    return out
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every leaf that moved from `before` to `after`, as dotted paths, sorted."""
+    from deepdiff import DeepDiff
+
+    found = DeepDiff(dict(before), dict(after), ignore_order=True, view="tree")
+    out: list[dict[str, Any]] = []
+    for report, levels in found.items():
+        for level in levels:
+            parts = level.path(output_format="list")
+            old, new = _plain(level.t1), _plain(level.t2)
+            if report.startswith("iterable_item") and parts and isinstance(parts[-1], int):
+                parts = parts[:-1]
+            out.append({"path": ".".join(str(p) for p in parts), "before": old, "after": new})
+    out.sort(key=lambda d: (d["path"], json.dumps(d["before"], sort_keys=True, default=str),
+                            json.dumps(d["after"], sort_keys=True, default=str)))
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """DeepDiff's NotPresent (and the like) becomes None."""
+    if value is None or isinstance(value, str | int | float | bool | list | dict):
+        return value
+    return None
+
+
+def _text(results: Sequence[Mapping[str, Any]]) -> str:
+    lines: list[str] = []
+    for result in results:
+        name = result["name"]
+        if result["applied"] is None:
+            lines.append(f"{name}: never applied; nothing to compare")
+        elif not result["drift"]:
+            lines.append(f"{name}: no drift since the apply of {result['applied'].get('at')}")
+        else:
+            count = len(result["drift"])
+            lines.append(f"{name}: {count} change{'s' if count != 1 else ''} outside git since the apply of "
+                         f"{result['applied'].get('at')}")
+            for item in result["drift"]:
+                lines.append(f"  ~ {item['path']}: {_show(item['before'])} -> {_show(item['after'])}")
+    return "\n".join(lines) + "\n"
+
+
+def _show(value: Any) -> str:
+    return "(absent)" if value is None else json.dumps(value, sort_keys=True, default=str)

@@ -1,0 +1,102 @@
+"""EDGE: `reconciler status` — per environment: revision applied, in sync or not, active windows,
+current phases, next transition, open update requests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli.options import emit, format_option, resolve_root, root_option
+from reconciler.model import EnvironmentSpec
+
+FORMAT_VERSION = 1
+CLOSED_REQUESTS = ("Completed", "Cancelled", "Unable to Complete")
+
+
+@click.command(
+    epilog="Example: reconciler status production --at 2026-11-29T05:00 --format json",
+    short_help="Show what is applied, whether live is in sync, and what comes next.",
+)
+@click.argument("envs", nargs=-1, metavar="[ENV]...")
+@click.option("--at", "at_text", metavar="T", default=None,
+              help="The instant to report on (ISO 8601; without an offset, the environment's time zone). "
+                   "Default: now.")
+@format_option("text", "json")
+@root_option
+def command(envs: tuple[str, ...], at_text: str | None, fmt: str, root: str | None) -> int:
+    """Show the status of ENV (default: every environment)."""
+    return run_status(resolve_root(root), envs, at_text=at_text, fmt=fmt)
+
+
+def run_status(root: Path, envs: Sequence[str], *, at_text: str | None = None, fmt: str = "text") -> int:
+    from reconciler.cli.plan import prepare, read_lives
+
+    specs, at = prepare(root, envs, at_text)
+    lives = read_lives(root, specs, None)
+    results = [environment_status(spec, lives[spec.name], at) for spec in specs]
+    if fmt == "json":
+        emit(json.dumps({"format_version": FORMAT_VERSION, "at": at.isoformat(), "environments": results},
+                        indent=2, default=str))
+    else:
+        emit(_text(results))
+    return 0
+
+
+def environment_status(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+    from reconciler.cli.drift import environment_drift
+    from reconciler.core.apply import plan_one
+    from reconciler.core.timeline import Timeline
+
+    timeline = Timeline.from_spec(spec)
+    plan = plan_one(spec, live, at, None)
+    applied = live.get("applied") if isinstance(live.get("applied"), Mapping) else None
+    nxt = timeline.next_transition(at)
+    requests = live.get("update_requests") or {}
+    return {
+        "name": spec.name,
+        "revision": (applied or {}).get("revision"),
+        "applied_at": (applied or {}).get("at"),
+        "in_sync": plan.is_empty,
+        "changes": len(plan.changes),
+        "drift": len(environment_drift(spec, live)["drift"]),
+        "active_windows": [o.window.id for o in timeline.active_windows(at)],
+        "phases": timeline.current_phases(at),
+        "next_transition": None if nxt is None else {
+            "at": nxt.local_at.isoformat(timespec="seconds"), "event": nxt.event.value, "id": nxt.id,
+        },
+        "open_update_requests": [
+            {"id": rid, "status": item.get("status"), **{k: v for k, v in item.items() if k != "status"}}
+            for rid, item in sorted(requests.items())
+            if isinstance(item, Mapping) and item.get("status") not in CLOSED_REQUESTS
+        ],
+    }
+
+
+def _text(results: Sequence[Mapping[str, Any]]) -> str:
+    lines: list[str] = []
+    for r in results:
+        lines.append(f"{r['name']}:")
+        if r["applied_at"] is None:
+            lines.append("  applied:      never")
+        else:
+            lines.append(f"  applied:      revision {r['revision'] or 'none'} at {r['applied_at']}")
+        sync = "in sync" if r["in_sync"] else f"not in sync ({r['changes']} changes pending)"
+        if r["drift"]:
+            sync += f"; drift: {r['drift']} live change{'s' if r['drift'] != 1 else ''} outside git"
+        lines.append(f"  state:        {sync}")
+        lines.append(f"  windows:      {', '.join(r['active_windows']) or 'none active'}")
+        phases = ", ".join(f"{term}: {name}" for term, name in sorted(r["phases"].items()))
+        lines.append(f"  phases:       {phases or 'none'}")
+        nxt = r["next_transition"]
+        lines.append(f"  next:         {nxt['at']} {nxt['event']} {nxt['id']}" if nxt else "  next:         none")
+        reqs = r["open_update_requests"]
+        if reqs:
+            lines.append("  requests:     " + ", ".join(f"{q['id']} ({q['status']})" for q in reqs))
+        else:
+            lines.append("  requests:     none open")
+    return "\n".join(lines) + "\n"
