@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from reconciler import __version__
 from reconciler.cache import DocumentCache
@@ -89,12 +90,18 @@ def load_repository(root: Path, cache: DocumentCache | None = None) -> Repositor
     env_root = root / ENVIRONMENTS
     loader = _Loader(root, cache or DocumentCache())
     base = loader.read_folder(env_root / BASE_FOLDER) if (env_root / BASE_FOLDER).is_dir() else {}
+    folders: list[Path] = []
     for folder in sorted(p for p in env_root.iterdir() if p.is_dir() and p.name != BASE_FOLDER):
-        if not _ENV_NAME.match(folder.name):
+        if _ENV_NAME.match(folder.name):
+            folders.append(folder)
+        else:
             repo.problems.append(_bad_folder(root, folder))
-            continue
+    files = {folder.name: loader.read_folder(folder) for folder in folders}
+    keys = {name: {kind: loader.key(kind, base, own) for kind in Kind} for name, own in files.items()}
+    hits = loader.cache.get_many(k for table in keys.values() for k in table.values() if k)
+    for folder in folders:
         repo.folders.append(folder.name)
-        spec, problems = loader.environment(folder, base)
+        spec, problems = loader.environment(folder, base, files[folder.name], keys[folder.name], hits)
         repo.env_problems[folder.name] = problems
         if spec is not None:
             repo.envs[folder.name] = spec
@@ -155,11 +162,13 @@ class _Loader:
         return None
 
     def environment(
-        self, folder: Path, base: Mapping[str, tuple[str, bytes]]
+        self,
+        folder: Path,
+        base: Mapping[str, tuple[str, bytes]],
+        files: Mapping[str, tuple[str, bytes]],
+        keys: Mapping[Kind, str | None],
+        hits: Mapping[str, Any],
     ) -> tuple[EnvironmentSpec | None, list[Problem]]:
-        files = self.read_folder(folder)
-        keys = {kind: self._key(kind, base, files) for kind in Kind}
-        hits = self.cache.get_many(k for k in keys.values() if k)
         docs: dict[Kind, Document] = {}
         problems: list[Problem] = []
         broken: set[Kind] = set()
@@ -183,7 +192,7 @@ class _Loader:
             return None, problems
         return EnvironmentSpec(folder.name, docs, frozenset(broken)), problems
 
-    def _key(
+    def key(
         self, kind: Kind, base: Mapping[str, tuple[str, bytes]], files: Mapping[str, tuple[str, bytes]]
     ) -> str | None:
         parts = [base.get(kind.filename), files.get(kind.filename)]
