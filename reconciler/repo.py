@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,7 @@ def load_repository(root: Path, cache: DocumentCache | None = None) -> Repositor
     files = {folder.name: loader.read_folder(folder) for folder in folders}
     keys = {name: {kind: loader.key(kind, base, own) for kind in Kind} for name, own in files.items()}
     hits = loader.cache.get_many(k for table in keys.values() for k in table.values() if k)
+    hits.update(_build_misses(loader, base, files, keys, hits))
     for folder in folders:
         repo.folders.append(folder.name)
         spec, problems = loader.environment(folder, base, files[folder.name], keys[folder.name], hits)
@@ -175,7 +177,7 @@ class _Loader:
         for kind, key in keys.items():
             if key is None:
                 continue
-            entry = hits.get(key) or self._build(kind, base.get(kind.filename), files.get(kind.filename))
+            entry = hits.get(key) or self.build(kind, base.get(kind.filename), files.get(kind.filename))
             if key not in hits:
                 self.cache.put(key, entry)
             problems.extend(_problem_from(p) for p in entry["problems"])
@@ -204,7 +206,7 @@ class _Loader:
             digest.update(b"\0" + rel.encode() + b"\0" + hashlib.sha256(raw).digest())
         return digest.hexdigest()
 
-    def _build(
+    def build(
         self, kind: Kind, base: tuple[str, bytes] | None, own: tuple[str, bytes] | None
     ) -> dict[str, object]:
         parsed_base = self._parse_base(kind, base) if base else None
@@ -233,6 +235,48 @@ class _Loader:
         if isinstance(parsed, Problem):
             return parsed
         return load.check_header(parsed, rel, kind) or parsed
+
+
+PARALLEL_MISSES = 400
+_worker: _Loader | None = None
+
+
+def _build_misses(
+    loader: _Loader,
+    base: Mapping[str, tuple[str, bytes]],
+    files: Mapping[str, Mapping[str, tuple[str, bytes]]],
+    keys: Mapping[str, Mapping[Kind, str | None]],
+    hits: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Parse a large cold fleet on every core; small or warm runs stay in this process."""
+    misses: dict[str, tuple[str, tuple[str, bytes] | None, tuple[str, bytes] | None]] = {}
+    for name, table in keys.items():
+        for kind, key in table.items():
+            if key and key not in hits:
+                misses[key] = (kind.value, base.get(kind.filename), files[name].get(kind.filename))
+    cores = os.cpu_count() or 1
+    if len(misses) < PARALLEL_MISSES or cores < 2 or sys.platform != "linux":
+        return {}
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(cores, mp_context=context, initializer=_start_worker, initargs=(loader.root,)) as pool:
+        built = dict(zip(misses, pool.map(_build_one, misses.values(), chunksize=64), strict=True))
+    for key, entry in built.items():
+        loader.cache.put(key, entry)
+    return built
+
+
+def _start_worker(root: Path) -> None:
+    global _worker
+    _worker = _Loader(root, DocumentCache())
+
+
+def _build_one(job: tuple[str, tuple[str, bytes] | None, tuple[str, bytes] | None]) -> dict[str, object]:
+    assert _worker is not None
+    kind, base, own = job
+    return _worker.build(Kind(kind), base, own)
 
 
 def _problem_from(data: Mapping[str, object]) -> Problem:
