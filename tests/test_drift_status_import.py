@@ -1,0 +1,163 @@
+"""`reconciler drift`, `status` and `import` after a console edit of the embedded live store."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import reconciler.cli.apply as apply_cli
+import reconciler.cli.import_ as import_cli
+from reconciler.connectors.embedded import store_path
+
+CHICAGO = ZoneInfo("America/Chicago")
+AT = "2026-11-25T12:00"
+LATER = datetime(2026, 11, 25, 12, 5, tzinfo=CHICAGO)
+IN_WINDOW = "2026-11-29T05:00"
+
+
+@pytest.fixture
+def applied(cli, repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # type: ignore[no-untyped-def]
+    """The example repository, applied at a fixed time."""
+    monkeypatch.setattr(apply_cli, "now", lambda: LATER)
+    monkeypatch.setattr(import_cli, "now", lambda: LATER)
+    result = cli("--root", str(repo), "apply", "--yes")
+    assert result.code == 0, result.err
+    return repo
+
+
+def console_edit(repo: Path, env: str, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Change the live document of `env` behind reconciler's back, as the admin console would."""
+    with sqlite3.connect(store_path(repo)) as conn:
+        doc = json.loads(conn.execute("SELECT doc FROM live WHERE env = ?", (env,)).fetchone()[0])
+        edit(doc)
+        conn.execute("UPDATE live SET doc = ? WHERE env = ?", (json.dumps(doc, sort_keys=True), env))
+
+
+def _staging_edit(doc: dict[str, Any]) -> None:
+    doc["schedule"]["nightly"] = False
+    doc["merges"]["sections"]["terms"] = sorted([*doc["merges"]["sections"]["terms"], "202730"])
+    doc["schedule"]["weekly"] = True  # a field the model does not know
+
+
+def _production_edit(doc: dict[str, Any]) -> None:
+    doc["schedule"]["realtime"] = False
+    doc["merges"]["courses"]["terms"] = sorted([*doc["merges"]["courses"]["terms"], "202730"])
+
+
+def test_no_drift_right_after_apply(cli, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("--root", str(applied), "drift")
+    assert result.code == 0, result.out + result.err
+    assert "no drift" in result.out
+
+
+def test_never_applied_is_said_and_exits_0(cli, repo: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("--root", str(repo), "drift", "staging")
+    assert result.code == 0, result.err
+    assert "never applied" in result.out
+
+
+def test_drift_reports_console_edits(cli, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    console_edit(applied, "staging", _staging_edit)
+    result = cli("--root", str(applied), "drift", "--format", "json")
+    assert result.code == 2, result.err
+    data = json.loads(result.out)
+    assert data["format_version"] == 1
+    by_name = {env["name"]: env["drift"] for env in data["environments"]}
+    assert by_name["production"] == [] and by_name["sandbox"] == []
+    drift = {d["path"]: (d["before"], d["after"]) for d in by_name["staging"]}
+    assert drift == {
+        "schedule.nightly": (True, False),
+        "merges.sections.terms": (None, "202730"),
+        "schedule.weekly": (None, True),
+    }
+    text = cli("--root", str(applied), "drift", "staging")
+    assert text.code == 2
+    assert "schedule.nightly: true -> false" in text.out
+
+
+def test_status_shows_window_and_not_in_sync(cli, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    console_edit(applied, "production", _production_edit)
+    result = cli("--root", str(applied), "status", "production", "--at", IN_WINDOW, "--format", "json")
+    assert result.code == 0, result.err
+    env = json.loads(result.out)["environments"][0]
+    assert env["name"] == "production"
+    assert env["in_sync"] is False
+    assert env["drift"] == 2
+    assert env["active_windows"] == ["weekly-hosted-updates"]
+    assert env["phases"] == {"202720": "final-review"}
+    assert env["next_transition"] == {"at": "2026-11-29T09:00:00-06:00", "event": "window-end",
+                                      "id": "weekly-hosted-updates"}
+    assert {r["id"] for r in env["open_update_requests"]} == {"refresh-staging-2026-12", "spring-release"}
+    text = cli("--root", str(applied), "status", "production", "--at", IN_WINDOW)
+    assert "not in sync" in text.out and "drift" in text.out
+    assert "weekly-hosted-updates" in text.out
+
+
+def test_status_in_sync_after_apply(cli, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("--root", str(applied), "status", "staging", "--at", AT, "--format", "json")
+    env = json.loads(result.out)["environments"][0]
+    assert env["in_sync"] is True and env["active_windows"] == [] and env["drift"] == 0
+
+
+def test_import_keeps_comments_and_plan_is_empty(cli, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    console_edit(applied, "staging", _staging_edit)
+    assert cli("--root", str(applied), "plan", "--at", AT, "--detailed-exitcode").code == 2
+    result = cli("--root", str(applied), "import", "staging")
+    assert result.code == 0, result.err
+    text = (applied / "environments" / "staging" / "merge-settings.yaml").read_text()
+    assert "# Only what differs from _base/merge-settings.yaml." in text
+    assert "staging merges once a night, so testers see a stable copy during the day" in text
+    assert "nightly: false" in text
+    assert 'terms: ["202710", "202720", "202730"]' in text  # flow style kept
+    assert "weekly" not in text  # unknown to the model: reported by drift, not written
+    plan = cli("--root", str(applied), "plan", "--at", AT, "--detailed-exitcode")
+    assert plan.code == 0, plan.out + plan.err
+
+
+def test_import_creates_file_with_only_differences(cli, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    console_edit(applied, "production", _production_edit)
+    target = applied / "environments" / "production" / "merge-settings.yaml"
+    assert not target.exists()
+    assert cli("--root", str(applied), "import", "production").code == 0
+    text = target.read_text()
+    assert "kind: MergeSettings" in text
+    assert "realtime: false" in text and "nightly" not in text
+    assert 'terms: ["202710", "202720", "202730"]' in text
+    assert "sections" not in text
+    assert cli("--root", str(applied), "validate").code == 0
+    assert cli("--root", str(applied), "plan", "--at", AT, "--detailed-exitcode").code == 0
+
+
+def test_import_users_and_phases(cli, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    def edit(doc: dict[str, Any]) -> None:
+        doc["access"]["users"]["new.scheduler@example.edu"] = {"products": ["scheduling"]}
+        doc["access"]["users"]["m.okafor@example.edu"] = {"products": ["events", "scheduling"]}
+        doc["phases"]["final-review"]["end"] = "2027-01-12"
+
+    console_edit(applied, "production", edit)
+    assert cli("--root", str(applied), "import", "production").code == 0
+    access = (applied / "environments" / "production" / "access.yaml").read_text()
+    assert "# Who may open which product in production." in access
+    assert "{email: new.scheduler@example.edu, products: [scheduling]}" in access
+    assert "m.okafor@example.edu" in access and "events" in access.split("m.okafor")[1].splitlines()[0]
+    phases = (applied / "environments" / "production" / "phases.yaml").read_text()
+    assert "end: 2027-01-12" in phases
+    assert "# Departments build their spring schedule." in phases
+    assert cli("--root", str(applied), "plan", "--at", AT, "--detailed-exitcode").code == 0
+
+
+def test_import_refuses_invalid_yaml(cli, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    path = applied / "environments" / "staging" / "merge-settings.yaml"
+    path.write_text(path.read_text().replace("realtime: false", "realtime: maybe"))
+    before = path.read_text()
+    result = cli("--root", str(applied), "import", "staging")
+    assert result.code == 1
+    assert "Traceback" not in result.err and "error" in result.err
+    assert path.read_text() == before
