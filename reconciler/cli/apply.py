@@ -52,7 +52,7 @@ def run_apply(root: Path, envs: Sequence[str], *, plan_file: str | None = None, 
     moment = now()
     revision = git_revision(root)
     if plan_file is None:
-        specs, _ = prepare(root, envs, None)
+        specs, _ = prepare(root, envs, None, follow_links=True)
         lives = read_lives(root, specs, None)
         plan = build_plan(specs, lives, moment, revision)
         plan_id = plan_id_of(plan.checksum)
@@ -135,27 +135,59 @@ def _actor() -> str:
 
 def _apply_all(root: Path, plan: Any, specs: dict[str, EnvironmentSpec], plan_id: str, revision: str | None,
                moment: datetime, message: str | None) -> None:
+    from reconciler.cli.plan import progress
     from reconciler.connectors import get_connector
 
     actor = _actor()
     holder = f"{actor}@{os.uname().nodename}:{os.getpid()}"
-    done: list[str] = []
-    for env in plan.environments:
-        if env.is_empty:
-            emit(f"{env.name}: no changes")
-            continue
-        connector = get_connector(specs[env.name], root)
-        record: dict[str, Any] = {"revision": revision, "plan_id": plan_id, "at": moment.isoformat(), "actor": actor}
-        if message:
-            record["message"] = message
-        with connector.lock(holder, LEASE_TTL_S):
+    failed: list[str] = []
+    with progress("applying", len(plan.environments)) as advance:
+        for env in plan.environments:
             try:
-                connector.apply_changes(list(env.changes), record=record)
-            except Exception as e:
-                with contextlib.suppress(Exception):  # the failure itself is what the user must see
-                    connector.append_activity({**record, "kind": "apply", "outcome": "failed", "error": str(e)})
-                applied = f"; applied before it: {', '.join(done)}" if done else ""
-                raise ApplyFailed(f"{env.name}: apply failed, no change of it was made: {e}{applied}") from e
-        count = len(env.changes)
-        emit(f"{env.name}: applied {count} change{'s' if count != 1 else ''} ({plan_id})")
-        done.append(env.name)
+                if env.is_empty:
+                    emit(f"{env.name}: no changes")
+                    continue
+                connector = get_connector(specs[env.name], root)
+                record: dict[str, Any] = {"revision": revision, "plan_id": plan_id, "at": moment.isoformat(),
+                                          "actor": actor}
+                if message:
+                    record["message"] = message
+                with connector.lock(holder, LEASE_TTL_S):
+                    try:
+                        connector.apply_changes(list(env.changes), record=record)
+                    except Exception as e:
+                        _report_failure(connector, env, record, e)
+                        failed.append(env.name)
+                        continue
+                count = len(env.changes)
+                emit(f"{env.name}: applied {count} change{'s' if count != 1 else ''} ({plan_id})")
+            finally:
+                advance()
+    if failed:
+        total = len(plan.environments)
+        which = ", ".join(failed)
+        raise ApplyFailed(
+            f"apply failed for {which} ({len(failed)} of {total} environment{'s' if total != 1 else ''}; "
+            "see the report above); run apply again to converge"
+        )
+
+
+def _report_failure(connector: Any, env: Any, record: dict[str, Any], error: Exception) -> None:
+    """Print which changes were applied, which failed and which were not attempted; record it."""
+    from reconciler.core.apply import failure_outcome
+    from reconciler.core.render import change_line
+
+    outcome = failure_outcome(list(env.changes), error)
+    with contextlib.suppress(Exception):  # the failure itself is what the user must see
+        connector.append_activity({**record, "kind": "apply", **outcome.record()})
+
+    def listed(changes: Sequence[Any]) -> str:
+        return "; ".join(change_line(c) for c in changes) or "none"
+
+    note(f"{env.name}: apply failed")
+    note(f"applied: {listed(outcome.applied) if outcome.known else 'unknown (the connector did not say)'}")
+    failed = change_line(outcome.failed) if outcome.failed is not None else "the apply"
+    note(f"failed: {failed} ({outcome.reason})")
+    note(f"not attempted: {listed(outcome.not_attempted)}")
+    if outcome.rolled_back:
+        note(f"rolled back (made, then undone with the failed change): {listed(outcome.rolled_back)}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,7 +45,7 @@ def run_plan(root: Path, envs: Sequence[str], *, at_text: str | None = None, out
     from reconciler.core.apply import build_plan, saved_data
     from reconciler.core.render import plan_json, plan_markdown, plan_text
 
-    specs, at = prepare(root, envs, at_text, shard)
+    specs, at = prepare(root, envs, at_text, shard, follow_links=True)
     lives = read_lives(root, specs, parallel)
     plan = build_plan(specs, lives, at, git_revision(root))
     if fmt == "json":
@@ -61,18 +63,45 @@ def run_plan(root: Path, envs: Sequence[str], *, at_text: str | None = None, out
     return 2 if detailed_exitcode and not plan.is_empty else 0
 
 
-def prepare(root: Path, envs: Sequence[str], at_text: str | None,
-            shard: tuple[int, int] | None = None) -> tuple[list[EnvironmentSpec], datetime]:
-    """Validate (refusing on any error) and return the selected specs and the instant."""
+def prepare(
+    root: Path, envs: Sequence[str], at_text: str | None, shard: tuple[int, int] | None = None, *,
+    follow_links: bool = False,
+) -> tuple[list[EnvironmentSpec], datetime]:
+    """Validate (refusing on any error) and return the selected specs and the instant.
+
+    With `follow_links`, a named environment brings along the ones in its `hosting.linked`."""
     from reconciler.core.timeline import parse_instant
     from reconciler.repo import load_repository
 
     repo = load_repository(root)
+    if follow_links and envs:
+        envs = with_linked(repo.envs, repo.select(envs))
     selected = repo.select(envs, shard)
     tz = repo.envs[selected[0]].timezone if selected and selected[0] in repo.envs else "UTC"
     at = parse_instant(at_text, tz) if at_text else datetime.now(UTC)
     refuse_on_errors(root, selected, at, repo)
     return [repo.envs[name] for name in selected], at
+
+
+def with_linked(specs: Mapping[str, EnvironmentSpec], names: Sequence[str]) -> list[str]:
+    """`names`, each followed by the environments its `hosting.linked` lists (and theirs), unless
+    already selected; in a stable order. Unknown names are left to validation."""
+    out: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in out:
+            return
+        out.append(name)
+        spec = specs.get(name)
+        hosting = (spec.config.get("hosting") or {}) if spec is not None else {}
+        linked = hosting.get("linked") if isinstance(hosting, Mapping) else None
+        for other in linked if isinstance(linked, list) else []:
+            if isinstance(other, str) and other in specs and other not in names:
+                visit(other)
+
+    for name in names:
+        visit(name)
+    return out
 
 
 def refuse_on_errors(root: Path, selected: Sequence[str], at: datetime, repo: Any = None) -> None:
@@ -93,9 +122,38 @@ def read_lives(root: Path, specs: Sequence[EnvironmentSpec], parallel: int | Non
     connectors = [get_connector(spec, root) for spec in specs]
     if len(specs) > 1:
         note(f"reading live state of {len(specs)} environments")
-    with ThreadPoolExecutor(max_workers=max(1, min(parallel or 4, len(specs) or 1))) as pool:
-        lives = list(pool.map(lambda c: c.read(), connectors))
-    return {spec.name: live for spec, live in zip(specs, lives, strict=True)}
+    lives: dict[str, dict[str, Any]] = {}
+    with progress("reading live state", len(specs)) as advance, \
+            ThreadPoolExecutor(max_workers=max(1, min(parallel or 4, len(specs) or 1))) as pool:
+        futures = {pool.submit(c.read): spec.name for spec, c in zip(specs, connectors, strict=True)}
+        for future in as_completed(futures):
+            lives[futures[future]] = future.result()
+            advance()
+    return {spec.name: lives[spec.name] for spec in specs}
+
+
+@contextmanager
+def progress(description: str, total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr for fleet work a person watches: only when stderr is a terminal and
+    more than one environment is handled; otherwise (CI, pipes, tests) a no-op. Never on stdout."""
+    if total <= 1 or not _stderr_is_tty():
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   console=Console(stderr=True), transient=True)
+    task = bar.add_task(description, total=total)
+    with bar:
+        yield lambda: bar.advance(task)
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def git_revision(root: Path) -> str | None:

@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from reconciler.core.plan import Change
+from reconciler.errors import ConnectorError
 
 LOCK_WAIT_S = 5.0
 """How long a second holder waits for a lease before giving up (bounded)."""
@@ -21,7 +22,10 @@ class Connector(Protocol):
         ...
 
     def apply_changes(self, changes: Sequence[Change], *, record: dict[str, Any]) -> None:
-        """Make `changes` in order and record the apply (`applied`: revision, plan_id, at, actor)."""
+        """Make `changes` in order and record the apply (`applied`: revision, plan_id, at, actor).
+
+        On failure, raise PartialApplyError saying how many changes were made before the one that
+        failed (any other exception means: how far it got is unknown)."""
         ...
 
     def lock(self, holder: str, ttl_s: float) -> AbstractContextManager[None]:
@@ -31,3 +35,14 @@ class Connector(Protocol):
     def append_activity(self, entry: dict[str, Any]) -> None:
         """Add one comment to the live activity log."""
         ...
+
+
+class PartialApplyError(ConnectorError):
+    """`apply_changes` stopped: the first `applied` changes were made, `failed` was not, the rest were
+    not attempted. `cause` is the reason `failed` was refused."""
+
+    def __init__(self, applied: int, failed: Change, cause: BaseException | str) -> None:
+        super().__init__(str(cause))
+        self.applied = applied
+        self.failed = failed
+        self.cause = cause

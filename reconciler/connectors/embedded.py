@@ -3,7 +3,8 @@
 It stands in for a platform whose SIS has rolled every declared term, so `available_terms`
 is every term code of the environment's Terms. One file holds every environment: a `live`
 row per environment (a JSON document), a `lease` row per held lock, and the activity log.
-An apply is one transaction: every change is made, or none.
+An apply is one transaction: every change is made, or none (a failure raises PartialApplyError
+with `applied` 0).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.connectors.base import LOCK_WAIT_S
+from reconciler.connectors.base import LOCK_WAIT_S, PartialApplyError
 from reconciler.core.plan import Change, apply_change
-from reconciler.errors import LockError, StoreError
+from reconciler.errors import LockError, ReconcilerError, StoreError
 from reconciler.model import EnvironmentSpec, Kind
 
 SCHEMA_VERSION = 1
@@ -136,7 +137,13 @@ class EmbeddedConnector:
                 for part in READ_ONLY:
                     doc.pop(part, None)
                 for change in changes:
-                    doc = apply_change(doc, change)
+                    try:
+                        doc = apply_change(doc, change)
+                    except ReconcilerError as e:  # one transaction: nothing of this apply is kept
+                        raise PartialApplyError(0, change, e) from e
+                    except Exception as e:  # a fault in the change itself: kept as is, with how far it got
+                        e.applied, e.failed = 0, change  # type: ignore[attr-defined]
+                        raise
                 doc["applied"] = dict(record)
                 conn.execute(
                     "INSERT INTO live (env, doc) VALUES (?, ?) ON CONFLICT(env) DO UPDATE SET doc = excluded.doc",

@@ -7,6 +7,7 @@ Flow: specs + live reads → **build_plan** (effective desired state at `at`) �
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,57 @@ from reconciler.errors import PlanError
 from reconciler.model import EnvironmentSpec
 
 SAVED_KEYS = ("plan_id", "checksum")
+
+
+# --- a failed apply ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    """How far one environment's apply got when it failed (DESIGN §3 Safety).
+
+    `rolled_back` are changes before the failed one that were made and then undone (a transactional
+    connector keeps none of a failed apply). `failed` is None when the connector did not say which
+    change failed; then how many were applied is unknown (`known` False), and every change is listed
+    as not attempted."""
+
+    applied: tuple[Change, ...]
+    failed: Change | None
+    not_attempted: tuple[Change, ...]
+    reason: str
+    known: bool = True
+    rolled_back: tuple[Change, ...] = ()
+
+    def record(self) -> dict[str, Any]:
+        """The three lists for the activity log."""
+        return {
+            "outcome": "failed",
+            "error": self.reason,
+            "applied": [c.data for c in self.applied],
+            "failed": [self.failed.data] if self.failed is not None else [],
+            "not_attempted": [c.data for c in self.not_attempted],
+            **({"rolled_back": [c.data for c in self.rolled_back]} if self.rolled_back else {}),
+            **({} if self.known else {"progress_unknown": True}),
+        }
+
+
+def failure_outcome(changes: Sequence[Change], error: BaseException) -> ApplyOutcome:
+    """Split `changes` by how far a failed apply got: a PartialApplyError says; anything else does not."""
+    failed = getattr(error, "failed", None)
+    if isinstance(getattr(error, "applied", None), int) and (failed is None or isinstance(failed, Change)):
+        # connectors.base.PartialApplyError, or any exception carrying `applied` and `failed`
+        # (duck-typed: core does not import connectors)
+        done = max(0, min(int(error.applied), len(changes)))  # type: ignore[attr-defined]
+        rest = list(changes[done:])
+        reason = str(getattr(error, "cause", None) or error)
+        if failed in rest:
+            index = rest.index(failed)
+            return ApplyOutcome(tuple(changes[:done]), failed, tuple(rest[index + 1:]), reason,
+                                rolled_back=tuple(rest[:index]))
+        if rest and failed is None:
+            return ApplyOutcome(tuple(changes[:done]), rest[0], tuple(rest[1:]), reason)
+        return ApplyOutcome(tuple(changes[:done]), failed, tuple(rest), reason)
+    return ApplyOutcome((), None, tuple(changes), str(error) or type(error).__name__, known=False)
 
 
 def plan_one(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime, revision: str | None) -> EnvPlan:
