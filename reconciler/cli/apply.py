@@ -149,7 +149,7 @@ def _apply_all(root: Path, plan: Any, specs: dict[str, EnvironmentSpec], plan_id
                     continue
                 connector = get_connector(specs[env.name], root)
                 record: dict[str, Any] = {"revision": revision, "plan_id": plan_id, "at": moment.isoformat(),
-                                          "actor": actor}
+                                          "actor": actor, "live_fingerprint": env.live_fingerprint}
                 if message:
                     record["message"] = message
                 with connector.lock(holder, LEASE_TTL_S):

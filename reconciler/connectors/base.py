@@ -36,6 +36,14 @@ class Connector(Protocol):
         """Add one comment to the live activity log."""
         ...
 
+    def execute_merge(
+        self, term: str, types: Sequence[str], *, send_updates: bool, record: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Pull `term` from the SIS for each merge type, in the order given (the caller orders them for
+        the SIS); with `send_updates` False only pull. Appends an activity entry and returns the result:
+        {"term", "types", "send_updates", "status"}."""
+        ...
+
 
 class PartialApplyError(ConnectorError):
     """`apply_changes` stopped: the first `applied` changes were made, `failed` was not, the rest were
