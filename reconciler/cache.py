@@ -3,6 +3,9 @@
 Entries are plain JSON keyed by a hash of the source bytes, the reconciler version and the
 schemas' hash, so an entry can only ever describe exactly the bytes it was made from. A
 corrupt entry, or a cache that cannot be opened, is ignored: the cache only saves time.
+
+A document's mark tables (where each value stands: most of an entry's bytes) are kept as JSON
+text in a column of their own, so a warm run decodes them only when a problem needs a position.
 """
 
 from __future__ import annotations
@@ -32,14 +35,14 @@ class DocumentCache:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or cache_dir() / "documents.sqlite"
         self._db: sqlite3.Connection | None = None
-        self._pending: dict[str, str] = {}
+        self._pending: dict[str, tuple[str, str | None]] = {}
 
     def _open(self) -> sqlite3.Connection | None:
         if self._db is None and os.environ.get("RECONCILER_NO_CACHE") != "1":
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(self.path, timeout=2)
-                db.execute("CREATE TABLE IF NOT EXISTS entry (key TEXT PRIMARY KEY, value TEXT)")
+                db.execute("CREATE TABLE IF NOT EXISTS document (key TEXT PRIMARY KEY, value TEXT, marks TEXT)")
                 self._db = db
             except (OSError, sqlite3.Error) as exc:
                 log.debug("document cache disabled: %s", exc)
@@ -50,21 +53,27 @@ class DocumentCache:
         wanted = list(keys)
         if db is None or not wanted:
             return {}
-        found: dict[str, Any] = {}
+        found: dict[str, tuple[str, str | None]] = {}
         try:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                query = f"SELECT key, value FROM entry WHERE key IN ({marks})"
-                for key, value in db.execute(query, chunk):
-                    found[key] = value
+                places = ",".join("?" * len(chunk))
+                query = f"SELECT key, value, marks FROM document WHERE key IN ({places})"
+                for key, value, marks in db.execute(query, chunk):
+                    found[key] = (value, marks)
         except sqlite3.Error as exc:
             log.debug("document cache unreadable: %s", exc)
             return {}
-        return {key: entry for key, value in found.items() if (entry := _decode(value)) is not None}
+        return {key: entry for key, row in found.items() if (entry := _decode(*row)) is not None}
 
     def put(self, key: str, value: Mapping[str, Any]) -> None:
-        self._pending[key] = json.dumps(value, separators=(",", ":"))
+        entry = dict(value)
+        doc = entry.get("doc")
+        marks = None
+        if isinstance(doc, dict) and isinstance(doc.get("marks"), str) and isinstance(doc.get("keys"), str):
+            doc = entry["doc"] = dict(doc)
+            marks = doc.pop("marks") + "\n" + doc.pop("keys")
+        self._pending[key] = (json.dumps(entry, separators=(",", ":")), marks)
 
     def flush(self) -> None:
         db = self._open()
@@ -72,15 +81,23 @@ class DocumentCache:
             return
         try:
             with db:
-                db.executemany("INSERT OR REPLACE INTO entry VALUES (?, ?)", self._pending.items())
+                rows = ((key, value, marks) for key, (value, marks) in self._pending.items())
+                db.executemany("INSERT OR REPLACE INTO document VALUES (?, ?, ?)", rows)
         except sqlite3.Error as exc:
             log.debug("document cache not written: %s", exc)
         self._pending.clear()
 
 
-def _decode(value: str) -> Any:
+def _decode(value: str, marks: str | None) -> Any:
     try:
         entry = json.loads(value)
     except (TypeError, ValueError):
         return None
-    return entry if isinstance(entry, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    doc = entry.get("doc")
+    if marks is not None:
+        if not isinstance(doc, dict) or marks.count("\n") != 1:
+            return None
+        doc["marks"], doc["keys"] = marks.split("\n")
+    return entry

@@ -12,6 +12,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from reconciler.resources import load_schemas
 ENVIRONMENTS = "environments"
 _ENV_NAME = re.compile(ENV_NAME_PATTERN)
 _YAML_SUFFIXES = (".yaml", ".yml")
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 
 
 def find_root(explicit: str | Path | None, cwd: Path | None = None) -> Path:
@@ -71,6 +72,8 @@ class Repository:
     """Problems of no single environment: badly named folders, unknown files in _base/."""
     env_problems: dict[str, list[Problem]] = field(default_factory=dict)
     folders: list[str] = field(default_factory=list)
+    doc_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per environment, the cache keys of its documents: a digest of exactly the bytes it was loaded from."""
 
     def select(self, names: Sequence[str], shard: tuple[int, int] | None = None) -> list[str]:
         """The environments a command acts on, in a stable order: named ones, or all."""
@@ -103,6 +106,7 @@ def load_repository(root: Path, cache: DocumentCache | None = None) -> Repositor
     hits.update(_build_misses(loader, base, files, keys, hits))
     for folder in folders:
         repo.folders.append(folder.name)
+        repo.doc_keys[folder.name] = tuple(k or "-" for k in keys[folder.name].values())
         spec, problems = loader.environment(folder, base, files[folder.name], keys[folder.name], hits)
         repo.env_problems[folder.name] = problems
         if spec is not None:
@@ -112,6 +116,38 @@ def load_repository(root: Path, cache: DocumentCache | None = None) -> Repositor
         owner = problem.file.split("/")[1] if problem.file.count("/") >= 2 else ""
         repo.env_problems.get(owner, repo.problems).append(problem)
     return repo
+
+
+def policy_problems(
+    repo: Repository, names: Sequence[str], at: datetime, cache: DocumentCache | None = None
+) -> dict[str, list[Problem]]:
+    """The policy rules' problems of each named (loaded) environment, from the warm cache where the
+    environment and every environment its rules read have the same bytes, within the same UTC hour
+    (the rules read the date, and look a year ahead for overlapping windows)."""
+    from reconciler.core.policy import check, references
+
+    cache = cache or DocumentCache()
+    hour = at.astimezone(UTC).strftime("%Y-%m-%dT%H")
+    keys = {name: _policy_key(repo, name, hour, references(repo.envs[name])) for name in names if name in repo.envs}
+    hits = cache.get_many(keys.values())
+    found: dict[str, list[Problem]] = {}
+    for name, key in keys.items():
+        entry = hits.get(key)
+        if entry is not None and isinstance(entry.get("problems"), list):
+            found[name] = [_problem_from(p) for p in entry["problems"]]
+            continue
+        found[name] = check(repo.envs[name], repo.envs, at)
+        cache.put(key, {"problems": [p.data for p in found[name]]})
+    cache.flush()
+    return found
+
+
+def _policy_key(repo: Repository, name: str, hour: str, others: set[str]) -> str:
+    digest = hashlib.sha256(f"policy\0{CACHE_FORMAT}\0{__version__}\0{hour}\0{name}".encode())
+    for env in (name, *sorted(others)):
+        loaded = "loaded" if env in repo.envs else "missing"
+        digest.update(f"\0{env}\0{loaded}\0{','.join(repo.doc_keys.get(env, ()))}".encode())
+    return digest.hexdigest()
 
 
 def _bad_folder(root: Path, folder: Path) -> Problem:

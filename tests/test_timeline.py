@@ -22,6 +22,7 @@ from reconciler.core.timeline import (
     local_kind,
     parse_duration,
     parse_instant,
+    thaw,
     to_utc,
 )
 from reconciler.errors import ConfigError, TimeInputError
@@ -559,7 +560,10 @@ def test_effective_does_not_change_desired() -> None:
     before = copy.deepcopy(desired)
     result = effective(desired, make_timeline([UPGRADE]), at("2026-12-05T23:00-06:00"))
     assert desired == before
-    result.state["merges"]["sections"]["terms"].append("2")
+    result.state["schedule"]["nightly"] = "edited"
+    assert desired == before
+    thawed = thaw(result.state)
+    thawed["merges"]["sections"]["terms"].append("2")
     assert desired == before
 
 

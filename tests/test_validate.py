@@ -264,7 +264,7 @@ def test_warm_cache_gives_the_same_answer_and_a_corrupt_cache_is_ignored(repo: P
     import sqlite3
 
     with sqlite3.connect(cache) as db:
-        db.execute("UPDATE entry SET value = '{not json'")
+        db.execute("UPDATE document SET value = '{not json'")
     assert cli("--root", str(repo), "validate").out == cold.out
     cache.write_bytes(b"garbage, not sqlite")
     assert cli("--root", str(repo), "validate").out == cold.out
@@ -288,3 +288,16 @@ def test_version_and_help(cli) -> None:
     for command in ("init", "validate"):
         help_text = cli(command, "--help").out
         assert "Example:" in help_text
+
+
+def test_warm_policy_cache_follows_the_environments_a_rule_reads(repo: Path, cli) -> None:
+    """production's own bytes stay the same; a change in staging (its promotes_from) must still show."""
+    assert cli("--root", str(repo), "validate").code == 0
+    assert cli("--root", str(repo), "validate").code == 0  # warm: policy answers come from the cache
+    write(repo, "staging/merge-settings.yaml", (
+        "apiVersion: reconciler/v1\nkind: MergeSettings\nmerges:\n  courses:\n    terms: [\"202710\"]\n"
+        "  sections:\n    terms: [\"202710\"]\n  relationships:\n    terms: [\"202710\"]\n"
+    ))
+    result = cli("--root", str(repo), "validate", "production")
+    assert result.code == 1
+    assert "error[promotion]: term '202720' is in the courses scope here but not yet in staging" in result.out

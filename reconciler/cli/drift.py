@@ -71,9 +71,9 @@ def baseline(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime) -> di
     """The effective desired state at `at`, without what the plan would have blocked."""
     from reconciler.core.apply import plan_one
     from reconciler.core.desired import desired_state
-    from reconciler.core.timeline import Timeline, effective
+    from reconciler.core.timeline import Timeline, effective, thaw
 
-    state = effective(desired_state(spec), Timeline.from_spec(spec), at).state
+    state = thaw(effective(desired_state(spec), Timeline.from_spec(spec), at).state)
     for blocked in plan_one(spec, live, at, None).blocked:
         target: Any = state
         for key in blocked.path.split("."):

@@ -54,17 +54,15 @@ def run_validate(root: Path, envs: Sequence[str], *, strict: bool = False, fmt: 
 def collect_problems(root: Path, envs: Sequence[str], *, shard: tuple[int, int] | None = None,
                      at: datetime | None = None, repo: Repository | None = None) -> tuple[list[Problem], list[str]]:
     """Every problem that concerns the selected environments, sorted, each once."""
-    from reconciler.core import policy
-    from reconciler.repo import load_repository
+    from reconciler.repo import load_repository, policy_problems
 
     repo = repo or load_repository(root)
     selected = repo.select(envs, shard)
-    moment = at or datetime.now(UTC)
     found = set(repo.problems)
     for name in selected:
         found.update(repo.env_problems.get(name, []))
-        if name in repo.envs:
-            found.update(policy.check(repo.envs[name], repo.envs, moment))
+    for problems in policy_problems(repo, selected, at or datetime.now(UTC)).values():
+        found.update(problems)
     return sorted(found), selected
 
 

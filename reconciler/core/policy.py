@@ -47,6 +47,15 @@ def check(spec: EnvironmentSpec, specs: Mapping[str, EnvironmentSpec], at: datet
     return sorted(found)
 
 
+def references(spec: EnvironmentSpec) -> set[str]:
+    """The other environments whose YAML this environment's rules read (a cross-environment rule
+    must name what it reads here: the warm policy cache keys on those environments' bytes too)."""
+    named = {spec.config.get("promotes_from")}
+    requests = (spec.data(Kind.UPDATES) or {}).get("requests") or []
+    named.update(r.get("site") for r in requests if isinstance(r, Mapping))
+    return {str(n) for n in named if n and n != spec.name}
+
+
 def _error(doc: Document, path: tuple[str | int, ...], rule: str, message: str) -> Problem:
     return Problem.at(doc.mark_of(path), Severity.ERROR, rule, message)
 

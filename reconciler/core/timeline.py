@@ -522,8 +522,14 @@ def _spec_items(
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
+_BUILT: dict[int, tuple[EnvironmentSpec, Timeline]] = {}
+"""Timelines by spec identity (the spec is kept alive beside its timeline, so an id is never reused)."""
+_BUILT_MAX = 4096
+
+
 def clear_caches() -> None:
     """Forget cached expansions (for benchmarks measuring a cold start)."""
+    _BUILT.clear()
     _year_starts.cache_clear()
     _anchored_rule.cache_clear()
     _check_rule.cache_clear()
@@ -658,6 +664,18 @@ class Timeline:
 
     @classmethod
     def from_spec(cls, spec: EnvironmentSpec) -> Timeline:
+        """The environment's timeline; built once per loaded spec (policy, plan and safety all ask)."""
+        built = _BUILT.get(id(spec))
+        if built is not None and built[0] is spec:
+            return built[1]
+        if len(_BUILT) >= _BUILT_MAX:
+            _BUILT.clear()
+        timeline = cls._build(spec)
+        _BUILT[id(spec)] = (spec, timeline)
+        return timeline
+
+    @classmethod
+    def _build(cls, spec: EnvironmentSpec) -> Timeline:
         try:
             tz = get_zone(spec.timezone)
         except TimeInputError as e:
@@ -808,13 +826,15 @@ def effective(desired: Mapping[str, Any], timeline: Timeline, at: datetime) -> E
     """`desired` with every window active at `at` applied (its `pause` schedules set false).
 
     Only schedules that are on in `desired` are forced, and each forced path names the
-    window(s) forcing it; `desired` itself is not changed.
+    window(s) forcing it; `desired` itself is not changed. The state shares every part but
+    `schedule` with `desired` (a plan runs this once per environment): thaw it before editing.
     """
-    state = _copy(desired)
+    state = dict(desired)
     active = tuple(timeline.active_windows(at))
     schedule = desired.get("schedule")
     forced: dict[str, list[str]] = {}
     if isinstance(schedule, Mapping):
+        state["schedule"] = dict(schedule)
         for occurrence in active:
             for name in occurrence.window.pause:
                 if schedule.get(name) is True:
@@ -824,14 +844,14 @@ def effective(desired: Mapping[str, Any], timeline: Timeline, at: datetime) -> E
     return Effective(state=state, because=because, windows=active)
 
 
-def _copy(value: Any) -> Any:
+def thaw(value: Any) -> Any:
     """A deep copy in which every mapping (read-only ones included) becomes a dict."""
     if isinstance(value, Mapping):
-        return {key: _copy(item) for key, item in value.items()}
+        return {key: thaw(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_copy(item) for item in value]
+        return [thaw(item) for item in value]
     if isinstance(value, tuple):
-        return tuple(_copy(item) for item in value)
+        return tuple(thaw(item) for item in value)
     if isinstance(value, set):
         return set(value)
     return value
