@@ -15,38 +15,45 @@ import click
 
 from reconciler import __version__
 
-COMMANDS: dict[str, str] = {
-    "init": "reconciler.cli.init",
-    "validate": "reconciler.cli.validate",
-    "plan": "reconciler.cli.plan",
-    "apply": "reconciler.cli.apply",
-    "drift": "reconciler.cli.drift",
-    "import": "reconciler.cli.import_",
-    "status": "reconciler.cli.status",
-    "schedule": "reconciler.cli.schedule",
-    "log": "reconciler.cli.log",
-    "pause": "reconciler.cli.pause",
-    "resume": "reconciler.cli.resume",
-    "term": "reconciler.cli.term",
-    "promote": "reconciler.cli.promote",
-    "merge": "reconciler.cli.merge",
-    "watch": "reconciler.cli.watch",
-    "report": "reconciler.cli.report",
-    "emulator": "reconciler.cli.emulator",
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("reconciler.cli.init", "Write a working example repository."),
+    "validate": ("reconciler.cli.validate", "Check the YAML against the schemas and the policy rules."),
+    "plan": ("reconciler.cli.plan", "Show the changes that take live to the YAML."),
+    "apply": ("reconciler.cli.apply", "Apply the plan to the live side."),
+    "drift": ("reconciler.cli.drift", "Show live changes made outside git since the last apply."),
+    "import": ("reconciler.cli.import_", "Write the live state into the YAML (adopt drift)."),
+    "status": ("reconciler.cli.status", "Show what is applied, whether live is in sync, and what comes next."),
+    "schedule": ("reconciler.cli.schedule", "List upcoming windows, phases and term boundaries."),
+    "log": ("reconciler.cli.log", "The activity log from git: what changed, who, why."),
+    "pause": ("reconciler.cli.pause", "Pause merges now for an unplanned outage: a window, a commit, an apply."),
+    "resume": ("reconciler.cli.resume", "End the open pause window now: a commit, an apply."),
+    "term": ("reconciler.cli.term", "Roll a new term into every environment, or expire ended ones."),
+    "promote": ("reconciler.cli.promote", "Copy term scopes and phases from one environment to another."),
+    "merge": ("reconciler.cli.merge", "Run an execute merge of one term, in the SIS's order."),
+    "watch": ("reconciler.cli.watch", "Reconcile continuously, acting at each window boundary on time."),
+    "report": ("reconciler.cli.report", "Write a static HTML report of the environments."),
+    "emulator": ("reconciler.cli.emulator", "Serve a local stand-in for the platform's admin API."),
 }
+"""Command name → (module, one-line help). `--help` lists commands from here without importing them."""
 
 
 class LazyGroup(click.Group):
     """Imports a command's module only when that command is asked for."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if importlib.util.find_spec(COMMANDS[name]) is not None]
+        return [name for name, (module, _) in COMMANDS.items() if importlib.util.find_spec(module) is not None]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        module_name = COMMANDS.get(cmd_name)
+        module_name, _ = COMMANDS.get(cmd_name, (None, ""))
         if module_name is None or importlib.util.find_spec(module_name) is None:
             return None
         return importlib.import_module(module_name).command  # type: ignore[no-any-return]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 @click.group(
