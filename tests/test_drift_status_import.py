@@ -161,3 +161,29 @@ def test_import_refuses_invalid_yaml(cli, applied: Path) -> None:  # type: ignor
     assert result.code == 1
     assert "Traceback" not in result.err and "error" in result.err
     assert path.read_text() == before
+
+
+def _git(repo: Path, *args: str) -> str:
+    import subprocess
+
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def test_drift_compares_with_the_yaml_of_the_applied_revision(cli, repo: Path,  # type: ignore[no-untyped-def]
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change merged but not yet applied is what `plan` shows, not drift; a console edit still is."""
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "example")
+    monkeypatch.setattr(apply_cli, "now", lambda: LATER)
+    assert cli("--root", str(repo), "apply", "--yes").code == 0
+    settings = repo / "environments" / "staging" / "merge-settings.yaml"
+    settings.write_text(settings.read_text().replace("realtime: false", "realtime: true"))
+    _git(repo, "commit", "-qam", "staging: real-time merges on")
+    assert cli("--root", str(repo), "drift", "staging").code == 0
+    assert cli("--root", str(repo), "plan", "staging", "--detailed-exitcode").code == 2
+    console_edit(repo, "staging", lambda doc: doc["schedule"].update(nightly=False))
+    result = cli("--root", str(repo), "drift", "staging", "--format", "json")
+    assert result.code == 2
+    drift = json.loads(result.out)["environments"][0]["drift"]
+    assert drift == [{"path": "schedule.nightly", "before": True, "after": False}]

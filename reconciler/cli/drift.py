@@ -1,7 +1,9 @@
 """EDGE: `reconciler drift` — live changes made outside git since the last apply.
 
-The baseline is what the last apply left behind: the effective desired state at the time of
-that apply (`applied.at`), restricted to the parts the YAML manages. Everything that moved
+The baseline is what the last apply left behind: the effective desired state of the YAML at
+the applied revision (read from git; the current YAML when the revision is unknown or the same)
+at the time of that apply (`applied.at`), restricted to the parts the YAML manages. So a pull
+request merged but not yet applied is not drift: it is what `plan` shows. Everything that moved
 away from it in live (DeepDiff, list order ignored) is drift, fields the model does not know
 included. Read-only parts (activity, applied, available_terms, update request statuses) are
 left out.
@@ -48,12 +50,62 @@ def run_drift(root: Path, envs: Sequence[str], *, fmt: str = "text", parallel: i
 
     specs, _ = prepare(root, envs, None, shard)
     lives = read_lives(root, specs, parallel)
-    results = [environment_drift(spec, lives[spec.name]) for spec in specs]
+    applied_specs = specs_at_applied_revisions(root, specs, lives)
+    results = [environment_drift(applied_specs.get(spec.name, spec), lives[spec.name]) for spec in specs]
     if fmt == "json":
         emit(json.dumps({"format_version": FORMAT_VERSION, "environments": results}, indent=2, default=str))
     else:
         emit(_text(results))
     return 2 if any(r["drift"] for r in results) else 0
+
+
+def specs_at_applied_revisions(
+    root: Path, specs: Sequence[EnvironmentSpec], lives: Mapping[str, Mapping[str, Any]]
+) -> dict[str, EnvironmentSpec]:
+    """Each environment as its YAML stood at the revision of its last apply, where that revision is
+    another one than HEAD and git has it; the others are left out (their current spec is the baseline)."""
+    from reconciler.cli.plan import git_revision
+
+    head = git_revision(root)
+    wanted: dict[str, list[str]] = {}
+    for spec in specs:
+        applied = lives[spec.name].get("applied")
+        revision = applied.get("revision") if isinstance(applied, Mapping) else None
+        if head and isinstance(revision, str) and revision and revision != head:
+            wanted.setdefault(revision, []).append(spec.name)
+    found: dict[str, EnvironmentSpec] = {}
+    for revision, names in wanted.items():
+        then = _repository_at(root, revision)
+        found.update({name: then.envs[name] for name in names if then is not None and name in then.envs})
+    return found
+
+
+def _repository_at(root: Path, revision: str) -> Any:
+    """`environments/` as it stood at `revision`, loaded from a temporary copy; None if git cannot say."""
+    import io
+    import subprocess
+    import tarfile
+    import tempfile
+
+    from reconciler.repo import load_repository
+
+    def git(*args: str) -> bytes | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=30, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout if done.returncode == 0 else None
+
+    prefix = (git("rev-parse", "--show-prefix") or b"").decode().strip()
+    archive = git("archive", "--format=tar", f"{revision}:{prefix}environments")
+    if archive is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="reconciler-drift-") as tmp:
+        target = Path(tmp) / "environments"
+        target.mkdir()
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(target, filter="data")
+        return load_repository(Path(tmp))
 
 
 def environment_drift(spec: EnvironmentSpec, live: Mapping[str, Any]) -> dict[str, Any]:
