@@ -17,7 +17,6 @@ from reconciler.core.timeline import (
     Event,
     Recurrence,
     Timeline,
-    _simple_year,
     effective,
     local_kind,
     parse_duration,
@@ -25,6 +24,7 @@ from reconciler.core.timeline import (
     thaw,
     to_utc,
 )
+from reconciler.core.windows import _simple_year
 from reconciler.errors import ConfigError, TimeInputError
 from reconciler.model import Document, EnvironmentSpec, Kind
 
