@@ -157,6 +157,17 @@ def test_apply_production_also_applies_sandbox(cli, repo: Path, clock) -> None: 
     assert "applied" not in _live(repo, "staging")
 
 
+def test_saved_plan_applied_to_production_also_applies_sandbox(  # type: ignore[no-untyped-def]
+    cli, repo: Path, clock, tmp_path: Path
+) -> None:
+    saved = tmp_path / "plan.json"
+    assert cli("--root", str(repo), "plan", "--at", "2026-11-25T12:05", "--out", str(saved)).code == 0
+    result = cli("--root", str(repo), "apply", "--plan", str(saved), "production")
+    assert result.code == 0, result.err
+    assert [line.split(":")[0] for line in result.lines] == ["production", "sandbox"]
+    assert "applied" not in _live(repo, "staging")
+
+
 # --- 3. progress ------------------------------------------------------------------------------
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
 import sys
@@ -36,15 +35,17 @@ def now() -> datetime:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed for a protected environment).")
 @click.option("--force", is_flag=True, help="Apply even when the safety checks refuse the removals.")
 @click.option("--message", metavar="TEXT", default=None, help="A note recorded with the apply in the activity log.")
+@click.option("--ticket", metavar="ID", default=None, help="The ticket this apply answers to, recorded with it.")
 @root_option
 def command(envs: tuple[str, ...], plan_file: str | None, yes: bool, force: bool, message: str | None,
-            root: str | None) -> int:
+            ticket: str | None, root: str | None) -> int:
     """Apply the changes that take the live side of ENV (default: every environment) to its YAML."""
-    return run_apply(resolve_root(root), envs, plan_file=plan_file, yes=yes, force=force, message=message)
+    return run_apply(resolve_root(root), envs, plan_file=plan_file, yes=yes, force=force, message=message,
+                     ticket=ticket)
 
 
 def run_apply(root: Path, envs: Sequence[str], *, plan_file: str | None = None, yes: bool = False,
-              force: bool = False, message: str | None = None) -> int:
+              force: bool = False, message: str | None = None, ticket: str | None = None) -> int:
     from reconciler.cli.plan import git_revision, prepare, read_lives
     from reconciler.core.apply import build_plan, plan_id_of, safety_problems
     from reconciler.core.render import plan_text
@@ -71,7 +72,7 @@ def run_apply(root: Path, envs: Sequence[str], *, plan_file: str | None = None, 
         for reason in refusals[1:]:
             note(reason)
         raise SafetyError(f"{refusals[0]} (refused; rerun with --force if this is meant)")
-    _apply_all(root, plan, by_name, plan_id, revision, moment, message)
+    _apply_all(root, plan, by_name, plan_id, revision, moment, message, ticket)
     return 0
 
 
@@ -101,8 +102,9 @@ def _saved(root: Path, envs: Sequence[str], plan_file: str, revision: str | None
     missing = [n for n in envs if n not in names]
     if missing:
         raise UsageError(f"--plan {plan_file} does not plan {', '.join(missing)} (it plans: {', '.join(names)})")
-    chosen = [n for n in names if not envs or n in envs]
-    specs, _ = prepare(root, chosen, None)
+    specs, _ = prepare(root, list(envs) or names, None, follow_links=True)  # a named one brings its linked
+    chosen = [n for n in names if n in {spec.name for spec in specs}]
+    specs = [spec for spec in specs if spec.name in chosen]
     lives = read_lives(root, specs, None)
     for env in plan.environments:
         if env.name not in chosen:
@@ -126,19 +128,14 @@ def _saved(root: Path, envs: Sequence[str], plan_file: str, revision: str | None
     return kept, plan_id, specs, lives
 
 
-def _actor() -> str:
-    try:
-        return os.environ.get("RECONCILER_ACTOR") or getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
 def _apply_all(root: Path, plan: Any, specs: dict[str, EnvironmentSpec], plan_id: str, revision: str | None,
-               moment: datetime, message: str | None) -> None:
+               moment: datetime, message: str | None, ticket: str | None = None) -> None:
+    from reconciler import activity
     from reconciler.cli.plan import progress
     from reconciler.connectors import get_connector
 
-    actor = _actor()
+    actor = activity.actor(root)
+    git_log = GitRecorder(root, revision, actor, ticket, message)
     holder = f"{actor}@{os.uname().nodename}:{os.getpid()}"
     failed: list[str] = []
     with progress("applying", len(plan.environments)) as advance:
@@ -152,15 +149,19 @@ def _apply_all(root: Path, plan: Any, specs: dict[str, EnvironmentSpec], plan_id
                                           "actor": actor, "live_fingerprint": env.live_fingerprint}
                 if message:
                     record["message"] = message
+                if ticket:
+                    record["ticket"] = ticket
                 with connector.lock(holder, LEASE_TTL_S):
                     try:
                         connector.apply_changes(list(env.changes), record=record)
                     except Exception as e:
-                        _report_failure(connector, env, record, e)
+                        reason = _report_failure(connector, env, record, e)
+                        git_log.apply(env, "failed", f"failed: {reason}")
                         failed.append(env.name)
                         continue
                 count = len(env.changes)
                 emit(f"{env.name}: applied {count} change{'s' if count != 1 else ''} ({plan_id})")
+                git_log.apply(env, "applied", f"applied {count} change{'s' if count != 1 else ''} ({plan_id})")
             finally:
                 advance()
     if failed:
@@ -172,8 +173,37 @@ def _apply_all(root: Path, plan: Any, specs: dict[str, EnvironmentSpec], plan_id
         )
 
 
-def _report_failure(connector: Any, env: Any, record: dict[str, Any], error: Exception) -> None:
-    """Print which changes were applied, which failed and which were not attempted; record it."""
+class GitRecorder:
+    """Records each environment's apply on the `reconciler/activity` branch; notes once when there is no git."""
+
+    def __init__(self, root: Path, revision: str | None, actor: str, ticket: str | None, message: str | None) -> None:
+        self.root, self.revision, self.actor, self.ticket, self.message = root, revision, actor, ticket, message
+        self.noted = False
+
+    def apply(self, env: Any, outcome: str, summary: str) -> None:
+        from reconciler.core.render import change_line
+
+        lines = "\n".join(change_line(c) for c in env.changes)
+        body = f"{self.message}\n\n{lines}" if self.message else lines
+        self.record(env.name, outcome, f"apply {env.name}: {summary}", body)
+
+    def record(self, env: str, outcome: str, subject: str, body: str) -> None:
+        from reconciler import activity
+        from reconciler.errors import GitError
+
+        try:
+            sha = activity.record(self.root, environment=env, revision=self.revision, outcome=outcome,
+                                  actor=self.actor, ticket=self.ticket, subject=subject, body=body)
+        except GitError as e:  # the live side is changed either way; say that git did not record it
+            note(f"{env}: no git record was written: {e}")
+            return
+        if sha is None and not self.noted:
+            self.noted = True
+            note(activity.NO_GIT_NOTE)
+
+
+def _report_failure(connector: Any, env: Any, record: dict[str, Any], error: Exception) -> str:
+    """Print which changes were applied, which failed and which were not attempted; record it; the reason."""
     from reconciler.core.apply import failure_outcome
     from reconciler.core.render import change_line
 
@@ -191,3 +221,4 @@ def _report_failure(connector: Any, env: Any, record: dict[str, Any], error: Exc
     note(f"not attempted: {listed(outcome.not_attempted)}")
     if outcome.rolled_back:
         note(f"rolled back (made, then undone with the failed change): {listed(outcome.rolled_back)}")
+    return str(outcome.reason)

@@ -65,9 +65,21 @@ def run_import(root: Path, env: str) -> int:
             )
         except Exception as e:  # recording is best effort; the files are written
             note(f"{spec.name}: could not record the import on the activity log: {e}")
+        _record_git(root, spec.name, written)
     else:
         emit(f"{spec.name}: the YAML already matches the live state; nothing written")
     return 0
+
+
+def _record_git(root: Path, env: str, written: list[str]) -> None:
+    from reconciler import activity
+    from reconciler.cli.apply import GitRecorder
+    from reconciler.cli.plan import git_revision
+
+    body = "\n".join(f"~ {path}" for path in written)
+    recorder = GitRecorder(root, git_revision(root), activity.actor(root), None, None)
+    recorder.record(env, "imported", f"import {env}: wrote the live state into {len(written)} file"
+                    f"{'s' if len(written) != 1 else ''}", body)
 
 
 # --- YAML plumbing ------------------------------------------------------------------------------

@@ -1,0 +1,429 @@
+"""EDGE: the git side of the activity log — the `reconciler/activity` branch, and who is acting.
+
+Every apply, pause, resume, import and execute merge appends one commit to the branch
+`reconciler/activity` of the repository holding the root. The commit is built with plumbing
+(hash-object, mktree, commit-tree, update-ref with the old tip as a compare-and-swap), so the
+work tree, the index and the checked-out branch are never touched. Its message carries the
+trailers `Environment:`, `Revision:`, `Outcome:`, `Actor:` and `Ticket:` so that plain
+`git log reconciler/activity` reads as the log; its tree keeps one `<env>.log` file per
+environment, one line per record, so the branch also reads as files.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import random
+import re
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import GitError
+
+log = logging.getLogger(__name__)
+
+BRANCH = "reconciler/activity"
+REF = f"refs/heads/{BRANCH}"
+NO_GIT_NOTE = "no git record was written (not a git repository)"
+TRAILERS = ("Environment", "Revision", "Outcome", "Actor", "Ticket")
+ATTEMPTS = 8
+_ZERO = "0" * 40
+_FALLBACK_COMMITTER = {"GIT_COMMITTER_NAME": "reconciler", "GIT_COMMITTER_EMAIL": "reconciler@localhost"}
+_CI_ACTOR_VARS = ("RECONCILER_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "CIRCLE_USERNAME",
+                  "BITBUCKET_STEP_TRIGGERER_UUID", "BUILD_REQUESTEDFOR", "USER")
+_IDENT = re.compile(r"^(?P<name>.*?)\s*<(?P<email>[^<>]*)>\s*$")
+
+
+@dataclass(frozen=True)
+class ActivityRecord:
+    """One commit of the activity branch, read back."""
+
+    sha: str
+    at: datetime
+    environment: str
+    revision: str | None
+    outcome: str
+    actor: str
+    ticket: str | None
+    subject: str
+    body: str
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {"sha": self.sha, "at": self.at.isoformat(), "environment": self.environment,
+                "revision": self.revision, "outcome": self.outcome, "actor": self.actor, "ticket": self.ticket,
+                "subject": self.subject, "body": self.body}
+
+
+# --- who is acting ---------------------------------------------------------------------------
+
+
+def actor(root: Path) -> str:
+    """The CI actor in CI; else RECONCILER_ACTOR; else git's `user.name <user.email>`; else the login."""
+    env = os.environ
+    if env.get("GITHUB_ACTIONS") == "true" and env.get("GITHUB_ACTOR"):
+        return env["GITHUB_ACTOR"]
+    if _truthy(env.get("CI")):
+        for name in _CI_ACTOR_VARS:
+            if env.get(name):
+                return env[name]
+    if env.get("RECONCILER_ACTOR"):
+        return env["RECONCILER_ACTOR"]
+    ident = _git_identity(root)
+    if ident:
+        return ident
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes"}
+
+
+def _git_identity(root: Path) -> str | None:
+    name = os.environ.get("GIT_AUTHOR_NAME")
+    email = os.environ.get("GIT_AUTHOR_EMAIL")
+    if not (name and email):
+        repo = open_repo(root)
+        if repo is not None:
+            try:
+                # the config reader parses the files in-process: no git process for a name
+                reader = repo.config_reader()
+                name = name or reader.get_value("user", "name", default="") or None
+                email = email or reader.get_value("user", "email", default="") or None
+            except Exception:  # an unreadable config is no identity, not a failure
+                log.debug("cannot read git config of %s", root, exc_info=True)
+    if not name:
+        return None
+    return f"{name} <{email}>" if email else str(name)
+
+
+# --- the repository --------------------------------------------------------------------------
+
+
+def open_repo(root: Path) -> Any | None:
+    """The GitPython Repo holding `root`, or None when `root` is not in a git work tree."""
+    import git
+
+    try:
+        repo = git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+    except git.GitError as e:
+        raise GitError(f"{root}: cannot open its git repository: {_one_line(e)}") from e
+    return None if repo.bare else repo
+
+
+def _one_line(error: BaseException) -> str:
+    text = getattr(error, "stderr", None) or str(error)
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(error).__name__).removeprefix("stderr: ").strip("'")
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def record(root: Path, *, environment: str, revision: str | None, outcome: str, actor: str, ticket: str | None,
+           subject: str, body: str) -> str | None:
+    """Append one commit to `reconciler/activity`; its sha, or None when root is not in a git repository."""
+    import git
+
+    repo = open_repo(root)
+    if repo is None:
+        return None
+    try:
+        _refuse_checked_out(repo)
+        message = compose_message(environment=environment, revision=revision, outcome=outcome, actor=actor,
+                                  ticket=ticket, subject=subject, body=body)
+        line = _log_line(environment, revision, outcome, actor, ticket, subject)
+        last: Exception | None = None
+        for attempt in range(ATTEMPTS):
+            try:
+                old = _tip(repo)
+                new = _commit(repo, old, environment, line, message, actor)
+                repo.git.update_ref("-m", f"reconciler: record {outcome} for {environment}", REF, new, old or _ZERO)
+                return str(new)
+            except git.GitCommandError as e:  # most often a concurrent record moved the tip: build again on it
+                last = e
+                time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+    finally:
+        repo.close()
+    raise GitError(f"cannot record on the branch {BRANCH}: {_one_line(last) if last else 'unknown failure'}")
+
+
+def compose_message(*, environment: str, revision: str | None, outcome: str, actor: str, ticket: str | None,
+                    subject: str, body: str) -> str:
+    """Subject, blank line, body, blank line, trailers (Ticket only when there is one)."""
+    trailers = {"Environment": environment, "Revision": revision or "none", "Outcome": outcome, "Actor": actor}
+    if ticket:
+        trailers["Ticket"] = ticket
+    parts = [_single(subject) or f"{outcome} {environment}"]
+    if body.strip():
+        parts.append(body.strip("\n"))
+    parts.append("\n".join(f"{key}: {_single(value)}" for key, value in trailers.items()))
+    return "\n\n".join(parts) + "\n"
+
+
+def _single(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _log_line(environment: str, revision: str | None, outcome: str, actor: str, ticket: str | None,
+              subject: str) -> str:
+    from datetime import UTC
+
+    stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
+    fields = [stamp, outcome, (revision or "none")[:12], actor, ticket or "-", subject]
+    return "\t".join(_single(f) for f in fields) + "\n"
+
+
+def _refuse_checked_out(repo: Any) -> None:
+    head = repo.head  # read from .git/HEAD in-process
+    if not head.is_detached and head.reference.path == REF:
+        raise GitError(f"the branch {BRANCH} is checked out; switch to another branch so it can be written")
+
+
+def _tip(repo: Any) -> str | None:
+    import git
+
+    try:
+        return str(git.SymbolicReference.dereference_recursive(repo, REF))
+    except (ValueError, OSError):  # no such branch yet
+        return None
+
+
+def _commit(repo: Any, old: str | None, environment: str, line: str, message: str, actor: str) -> str:
+    """Objects only: a blob for `<env>.log`, a tree beside the other environments' files, a commit.
+
+    The blob and the tree are written in-process (GitPython's object database); only
+    commit-tree and update-ref run git, so a fleet's records stay cheap.
+    """
+    name = f"{_file_stem(environment)}.log"
+    entries = _tree_entries(repo, old)
+    before = _blob_text(repo, entries.get(name))
+    entries[name] = ("100644", _store(repo, b"blob", (before + line).encode()))
+    listing = b"".join(f"{mode} {path}".encode() + b"\0" + binsha for path, (mode, binsha) in sorted(entries.items()))
+    tree = _store(repo, b"tree", listing).hex()
+    args = ["commit-tree", tree, "-F", "-"]
+    if old:
+        args[2:2] = ["-p", old]
+    return _git_stdin(repo, args, message.encode(), env=_author_env(repo, actor))
+
+
+def _store(repo: Any, kind: bytes, data: bytes) -> bytes:
+    from io import BytesIO
+
+    from gitdb import IStream  # type: ignore[import-untyped]
+
+    return bytes(repo.odb.store(IStream(kind, len(data), BytesIO(data))).binsha)
+
+
+def _file_stem(environment: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", environment) or "_"
+
+
+def _tree_entries(repo: Any, commit: str | None) -> dict[str, tuple[str, bytes]]:
+    """Top-level entries of the commit's tree: name → (mode, binary sha)."""
+    if not commit:
+        return {}
+    tree = repo.commit(commit).tree
+    return {item.name: (f"{item.mode:o}", bytes(item.binsha)) for item in tree}
+
+
+def _blob_text(repo: Any, entry: tuple[str, bytes] | None) -> str:
+    if not entry:
+        return ""
+    text = bytes(repo.odb.stream(entry[1]).read()).decode("utf-8", errors="replace")
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+def _author_env(repo: Any, actor_text: str) -> dict[str, str]:
+    """The actor is the author; the committer is git's identity, or `reconciler` when git has none."""
+    match = _IDENT.match(actor_text)
+    name, email = (match["name"], match["email"]) if match else (actor_text, "")
+    env = {"GIT_AUTHOR_NAME": name or "unknown", "GIT_AUTHOR_EMAIL": email}
+    if not (os.environ.get("GIT_COMMITTER_NAME") or _has_config_identity(repo)):
+        env.update(_FALLBACK_COMMITTER)
+    return env
+
+
+def _has_config_identity(repo: Any) -> bool:
+    try:
+        reader = repo.config_reader()
+        return bool(reader.get_value("user", "name", default="") and reader.get_value("user", "email", default=""))
+    except Exception:
+        return False
+
+
+def _git_stdin(repo: Any, args: list[str], data: bytes, env: dict[str, str] | None = None) -> str:
+    with tempfile.TemporaryFile() as handle:
+        handle.write(data)
+        handle.seek(0)
+        out = repo.git.execute(["git", *args], istream=handle, env=env)
+    return str(out).strip()
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+_SEP = "\x1e"
+
+
+def read_records(root: Path, *, environment: str | None = None, since: datetime | None = None) -> list[ActivityRecord]:
+    """The activity branch's records, oldest first; [] when there is no branch or no repository."""
+    import git
+
+    repo = open_repo(root)
+    if repo is None or _tip(repo) is None:
+        return []
+    args = ["--format=" + _SEP + "%H%x00%aI%x00%B", REF]
+    if since is not None:
+        args.insert(0, f"--since={since.isoformat()}")
+    try:
+        out = str(repo.git.log(*args, "--reverse"))
+    except git.GitCommandError as e:
+        raise GitError(f"cannot read the branch {BRANCH}: {_one_line(e)}") from e
+    found: list[ActivityRecord] = []
+    for chunk in _chunks(out):
+        item = parse_record(*chunk)
+        if item is None or (environment and item.environment != environment):
+            continue
+        if since is not None and item.at < since:
+            continue
+        found.append(item)
+    return found
+
+
+def _chunks(out: str) -> Iterator[tuple[str, str, str]]:
+    for chunk in out.split(_SEP):
+        parts = chunk.split("\x00", 2)
+        if len(parts) == 3:
+            yield parts[0].strip(), parts[1].strip(), parts[2]
+
+
+def parse_record(sha: str, at: str, message: str) -> ActivityRecord | None:
+    """One commit message back into a record; None when it carries no Environment trailer."""
+    paragraphs = message.strip("\n").split("\n\n")
+    trailers: dict[str, str] = {}
+    if len(paragraphs) > 1 or ":" in paragraphs[-1]:
+        for row in paragraphs[-1].splitlines():
+            key, sep, value = row.partition(":")
+            if sep and key.strip() in TRAILERS:
+                trailers[key.strip()] = value.strip()
+    if "Environment" not in trailers:
+        return None
+    subject = paragraphs[0].splitlines()[0] if paragraphs and paragraphs[0] else ""
+    body = "\n\n".join(paragraphs[1:-1]) if len(paragraphs) > 2 else ""
+    revision = trailers.get("Revision")
+    return ActivityRecord(
+        sha=sha, at=datetime.fromisoformat(at), environment=trailers["Environment"],
+        revision=None if revision in (None, "none") else revision, outcome=trailers.get("Outcome", ""),
+        actor=trailers.get("Actor", ""), ticket=trailers.get("Ticket"), subject=subject, body=body,
+    )
+
+
+# --- the history of environments/ ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file a commit added, modified or deleted (blob None) under the history's folder."""
+
+    path: str
+    blob: str | None
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One commit of the first-parent history of a folder, with the files it changed."""
+
+    sha: str
+    at: datetime
+    author: str
+    subject: str
+    files: tuple[FileChange, ...]
+
+
+def folder_history(repo: Any, folder: str) -> list[Revision]:
+    """The commits that touched `folder` (a path in the repository), oldest first, in ONE git process.
+
+    The first-parent line is followed, a merge diffed against its first parent: that is the
+    line on which the folder's states succeed one another.
+    """
+    import git
+
+    if _head(repo) is None:
+        return []
+    args = ["--first-parent", "--diff-merges=first-parent", "--reverse", "--raw", "--no-abbrev",
+            "--no-renames", "--format=" + _SEP + "%H%x00%aI%x00%an <%ae>%x00%s", "HEAD", "--", folder]
+    try:
+        out = str(repo.git.execute(["git", "-c", "core.quotePath=false", "log", *args],
+                                   strip_newline_in_stdout=False))
+    except git.GitCommandError as e:
+        raise GitError(f"cannot read the history of {folder}: {_one_line(e)}") from e
+    return [rev for chunk in out.split(_SEP) if (rev := _revision(chunk)) is not None]
+
+
+def _head(repo: Any) -> str | None:
+    import git
+
+    try:
+        return str(repo.git.rev_parse("--verify", "-q", "HEAD^{commit}")).strip() or None
+    except git.GitCommandError:
+        return None
+
+
+def _revision(chunk: str) -> Revision | None:
+    header, _, rest = chunk.partition("\n")
+    parts = header.split("\x00")
+    if len(parts) != 4:
+        return None
+    files: list[FileChange] = []
+    for row in rest.splitlines():
+        if not row.startswith(":"):
+            continue
+        meta, _, path = row.partition("\t")
+        fields = meta.split()
+        if len(fields) < 5:
+            continue
+        blob = None if fields[4].startswith("D") or set(fields[3]) == {"0"} else fields[3]
+        files.append(FileChange(path, blob))
+    sha, at, author, subject = parts
+    return Revision(sha, datetime.fromisoformat(at), author, subject, tuple(files))
+
+
+def read_blobs(repo: Any, shas: Iterable[str]) -> dict[str, bytes]:
+    """The contents of many blobs through ONE `git cat-file --batch` process."""
+    import subprocess
+
+    wanted = list(dict.fromkeys(shas))
+    if not wanted:
+        return {}
+    try:
+        done = subprocess.run(["git", "cat-file", "--batch"], cwd=repo.working_tree_dir, capture_output=True,
+                              input="".join(f"{sha}\n" for sha in wanted).encode(), timeout=300, check=True)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise GitError(f"cannot read file contents from git: {_one_line(e)}") from e
+    return _batch_output(done.stdout)
+
+
+def _batch_output(data: bytes) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    pos = 0
+    while pos < len(data):
+        end = data.index(b"\n", pos)
+        fields = data[pos:end].split()
+        pos = end + 1
+        if len(fields) != 3:  # "<sha> missing": nothing follows
+            continue
+        size = int(fields[2])
+        out[fields[0].decode()] = data[pos:pos + size]
+        pos += size + 1
+    return out

@@ -1,0 +1,351 @@
+"""EDGE: comment-keeping YAML edits (ruamel.yaml round-trip) for pause, resume, term roll and promote.
+
+Place in the flow: a command reads files here as plain data (`read_plain`), asks the core
+(`core.rollover`, or its own small rules) for `Edit`s, and `write_changes` makes them on the
+round-trip document: comments, key order, flow/block style and quoting stay as they were, and
+lines the edit did not touch come back byte for byte (ruamel re-spaces aligned flow mappings;
+`keep_layout` puts the original lines back). Files are written all or nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.core.rollover import Changes, Code, Edit, Flow, YamlFile
+from reconciler.errors import ConfigError, UsageError
+from reconciler.model import API_VERSION, MERGE_TYPES, Kind
+
+_KEY_LINE = re.compile(r"^(\s*)[^\s#-][^:#]*:\s*(#.*)?$")
+_ITEM_LINE = re.compile(r"^(\s*)-\s+")
+_ANY_KEY = re.compile(r"^(\s*)[^\s#-][^:#]*:(\s|$)")
+_SPACES = re.compile(r"(?<=\S)\s+")
+_ORDERED_KEYS = {"merges": MERGE_TYPES}
+_INDICATORS = set("-?:,[]{}#&*!|>'\"%@`")
+_NOT_TEXT = re.compile(r"true|false|null|~|[-+]?(\d+|0o[0-7]+|0x[0-9a-fA-F]+|\d*\.\d+([eE][-+]?\d+)?)|\d\d:\d\d",
+                       re.IGNORECASE)
+
+
+@dataclass
+class Loaded:
+    """One file's round-trip document, the YAML instance that dumps it, and its text as read."""
+
+    doc: Any
+    yaml: Any
+    text: str
+    header: str = ""
+
+
+# --- reading and writing -------------------------------------------------------------------------
+
+
+def make_yaml(text: str = "") -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    mapping, sequence, offset = indentation(text)
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+    return yaml
+
+
+def indentation(text: str) -> tuple[int, int, int]:
+    """(mapping indent, sequence indent, dash offset) the file uses; 2, 4, 2 when it does not say."""
+    mapping, item = None, None
+    previous: re.Match[str] | None = None
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if previous is not None:
+            dash, key = _ITEM_LINE.match(line), _ANY_KEY.match(line)
+            depth = len(previous.group(1))
+            if dash and item is None and len(dash.group(1)) >= depth:
+                item = (len(dash.group(1)) - depth, len(dash.group(0)) - depth)
+            elif key and not dash and mapping is None and len(key.group(1)) > depth:
+                mapping = len(key.group(1)) - depth
+        previous = _KEY_LINE.match(line)
+    offset, sequence = item or (2, 4)
+    return (mapping or 2), sequence, offset
+
+
+def load(path: Path, rel: str) -> Loaded:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"{rel}: cannot read it: {e.strerror or e}") from e
+    yaml = make_yaml(text)
+    try:
+        doc = yaml.load(text)
+    except Exception as e:  # ruamel's errors have no common base worth naming
+        raise ConfigError(f"{rel}: not readable YAML: {' '.join(str(e).split())}") from e
+    if doc is None or not hasattr(doc, "keys"):
+        raise ConfigError(f"{rel}: expected a mapping at the top")
+    return Loaded(doc, yaml, text)
+
+
+def new_file(kind: Kind) -> Loaded:
+    from ruamel.yaml.comments import CommentedMap
+
+    doc = CommentedMap()
+    doc["apiVersion"] = API_VERSION
+    doc["kind"] = kind.value
+    header = f"# yaml-language-server: $schema=../../schemas/{kind.schema_name}\n"
+    return Loaded(doc, make_yaml(), "", header)
+
+
+def dump(loaded: Loaded) -> str:
+    out = io.StringIO()
+    loaded.yaml.dump(loaded.doc, out)
+    text = loaded.header + out.getvalue()
+    return keep_layout(loaded.text, text) if loaded.text else text
+
+
+def keep_layout(old: str, new: str) -> str:
+    """`new`, with every line that differs from `old` only in inner spacing taken from `old`."""
+    old_lines, new_lines = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    matcher = difflib.SequenceMatcher(None, [_norm(x) for x in old_lines], [_norm(x) for x in new_lines],
+                                      autojunk=False)
+    out: list[str] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        out.extend(old_lines[i1:i2] if tag == "equal" else new_lines[j1:j2])
+    return "".join(out)
+
+
+def _norm(line: str) -> str:
+    return _SPACES.sub(" ", line.rstrip())
+
+
+def plain(node: Any) -> Any:
+    """A round-trip node as plain dicts, lists, strings (dates stay dates)."""
+    if isinstance(node, Mapping):
+        return {str(k): plain(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [plain(v) for v in node]
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def read_plain(root: Path, rel: str, kind: Kind) -> YamlFile:
+    """The file as plain data (None when it does not exist)."""
+    path = root / rel
+    if not path.is_file():
+        return YamlFile(rel, kind, None)
+    return YamlFile(rel, kind, plain(load(path, rel).doc))
+
+
+def render(root: Path, changes: Changes) -> dict[str, str]:
+    """path → new text, for every file the changes touch (nothing is written)."""
+    texts: dict[str, str] = {}
+    for rel, edits in changes.files.items():
+        path = root / rel
+        loaded = load(path, rel) if path.is_file() else new_file(changes.create.get(rel) or _kind_of(rel))
+        apply_edits(loaded.doc, edits)
+        text = dump(loaded)
+        if text != loaded.text:
+            texts[rel] = text
+    return texts
+
+
+def _kind_of(rel: str) -> Kind:
+    from reconciler.model import FILE_KINDS
+
+    return FILE_KINDS[Path(rel).name]
+
+
+def write_texts(root: Path, texts: Mapping[str, str]) -> dict[str, bytes | None]:
+    """Write every text; on failure put back what was written. Returns the old bytes (None: new file)."""
+    old = snapshot(root, texts)
+    try:
+        for rel, text in texts.items():
+            (root / rel).write_text(text, encoding="utf-8")
+    except OSError as e:
+        restore(root, old)
+        raise UsageError(f"cannot write {rel}: {e.strerror or e}") from e
+    return old
+
+
+def write_changes(root: Path, changes: Changes) -> list[str]:
+    """Make `changes` on disk; the paths actually changed."""
+    texts = render(root, changes)
+    write_texts(root, texts)
+    return list(texts)
+
+
+def snapshot(root: Path, rels: Iterable[str]) -> dict[str, bytes | None]:
+    return {rel: (root / rel).read_bytes() if (root / rel).is_file() else None for rel in rels}
+
+
+def restore(root: Path, old: Mapping[str, bytes | None]) -> None:
+    for rel, raw in old.items():
+        path = root / rel
+        if raw is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_bytes(raw)
+
+
+# --- edits on round-trip nodes -------------------------------------------------------------------
+
+
+def apply_edits(doc: Any, edits: Iterable[Edit]) -> None:
+    for edit in edits:
+        _OPS[edit.op](doc, edit)
+
+
+def _at(doc: Any, path: tuple[str | int, ...], create: bool = False) -> Any:
+    from ruamel.yaml.comments import CommentedMap
+
+    node = doc
+    for depth, key in enumerate(path):
+        if isinstance(key, int):
+            node = node[key]
+            continue
+        child = node.get(key)
+        if child is None:
+            if not create:
+                return None
+            child = CommentedMap()
+            _insert(node, key, child, path[depth - 1] if depth else None)
+        node = child
+    return node
+
+
+def _insert(parent: Any, key: str, value: Any, parent_key: Any) -> None:
+    """Add key in its natural place (merge types in merge order), else at the end."""
+    order = _ORDERED_KEYS.get(str(parent_key), ())
+    if key in order:
+        later = [i for i, k in enumerate(parent) if k in order and order.index(k) > order.index(key)]
+        if later:
+            parent.insert(later[0], key, value)
+            return
+    parent[key] = value
+
+
+def _like_scalar(value: Any, like: Any) -> Any:
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
+
+    quoted = DoubleQuotedScalarString | SingleQuotedScalarString
+    if isinstance(value, Code):
+        return (type(like) if isinstance(like, quoted) else DoubleQuotedScalarString)(str(value))
+    if isinstance(value, str) and not isinstance(value, quoted) and _needs_quotes(value):
+        # these files double-quote what YAML would not read back as plain text
+        return DoubleQuotedScalarString(value)
+    return value
+
+
+def _needs_quotes(text: str) -> bool:
+    return not text or text[0] in _INDICATORS or text != text.strip() or bool(_NOT_TEXT.fullmatch(text))
+
+
+def to_node(value: Any, like: Any = None) -> Any:
+    """Plain data as round-trip nodes: Flow lists in flow style, short all-scalar mappings in flow style."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if isinstance(value, Mapping):
+        node = CommentedMap()
+        for key, item in value.items():
+            node[key] = to_node(item, like.get(key) if hasattr(like, "get") else None)
+        flow = _is_flow(like) if like is not None else all(not isinstance(v, list | tuple | Mapping)
+                                                          for v in value.values())
+        if flow:
+            node.fa.set_flow_style()
+        return node
+    if isinstance(value, list | tuple):
+        first = like[0] if isinstance(like, list) and like else None
+        seq = CommentedSeq([to_node(v, first) for v in value])
+        if isinstance(value, Flow) or (like is not None and _is_flow(like)):
+            seq.fa.set_flow_style()
+        return seq
+    return _like_scalar(value, like)
+
+
+def _is_flow(node: Any) -> bool:
+    fa = getattr(node, "fa", None)
+    return bool(fa is not None and fa.flow_style())
+
+
+def _append(doc: Any, edit: Edit) -> None:
+    seq = _at(doc, edit.path)
+    if seq is None:
+        parent = _at(doc, edit.path[:-1], create=True)
+        _insert(parent, str(edit.path[-1]), to_node(Flow([edit.value])), edit.path[-2] if len(edit.path) > 1 else None)
+        return
+    like = seq[-1] if len(seq) else None
+    seq.append(_like_scalar(edit.value, like))
+
+
+def _remove(doc: Any, edit: Edit) -> None:
+    seq = _at(doc, edit.path)
+    for index in reversed(range(len(seq or []))):
+        if str(seq[index]) == str(edit.value):
+            del seq[index]
+
+
+def _set(doc: Any, edit: Edit) -> None:
+    parent = _at(doc, edit.path[:-1], create=True)
+    key = edit.path[-1]
+    current = parent[key] if isinstance(key, int) else parent.get(key)
+    if isinstance(current, list) and isinstance(edit.value, list | tuple):
+        like = current[0] if len(current) else None
+        current[:] = [to_node(v, like) for v in edit.value]
+        return
+    node = to_node(edit.value, current)
+    if isinstance(key, int) or key in parent:
+        parent[key] = node
+    else:
+        _insert(parent, key, node, edit.path[-2] if len(edit.path) > 1 else None)
+
+
+def _append_item(doc: Any, edit: Edit) -> None:
+    from ruamel.yaml.comments import CommentedSeq
+
+    seq = _at(doc, edit.path)
+    if seq is None:
+        seq = CommentedSeq()
+        _insert(_at(doc, edit.path[:-1], create=True), str(edit.path[-1]), seq, None)
+    like = seq[-1] if len(seq) else None
+    if not len(seq) and _is_flow(seq):
+        seq.fa.set_block_style()  # `windows: []` grows into a block list, like the files around it
+    seq.append(to_node(edit.value, like))
+
+
+def _remove_item(doc: Any, edit: Edit) -> None:
+    seq = _at(doc, edit.path[:-1])
+    del seq[edit.path[-1]]
+
+
+def _comment(doc: Any, edit: Edit) -> None:
+    parent = _at(doc, edit.path[:-1])
+    parent.yaml_add_eol_comment(str(edit.value), edit.path[-1])
+
+
+def _drop_comment(doc: Any, edit: Edit) -> None:
+    parent = _at(doc, edit.path[:-1])
+    items = getattr(getattr(parent, "ca", None), "items", {})
+    entry = items.get(edit.path[-1])
+    if entry and len(entry) > 2 and entry[2] is not None:
+        # keep the line break the comment token carried, drop its text
+        entry[2] = None if "\n" not in entry[2].value else _newline(entry[2])
+
+
+def _newline(token: Any) -> Any:
+    token.value = "\n"
+    return token
+
+
+_OPS = {
+    "append": _append,
+    "remove": _remove,
+    "set": _set,
+    "append_item": _append_item,
+    "remove_item": _remove_item,
+    "comment": _comment,
+    "drop_comment": _drop_comment,
+}
