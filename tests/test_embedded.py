@@ -31,7 +31,7 @@ def test_fresh_store_reads_empty_with_every_declared_term(repo: Path) -> None:
     path = store_path(repo)
     assert path.is_file()
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 

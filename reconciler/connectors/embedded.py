@@ -1,10 +1,14 @@
-"""EDGE: the embedded connector — a SQLite store at `<root>/.reconciler/live.sqlite`.
+"""EDGE: the SQLite live store, and the embedded connector that reads and writes it.
 
-It stands in for a platform whose SIS has rolled every declared term, so `available_terms`
-is every term code of the environment's Terms. One file holds every environment: a `live`
-row per environment (a JSON document), a `lease` row per held lock, and the activity log.
-An apply is one transaction: every change is made, or none (a failure raises PartialApplyError
-with `applied` 0).
+One file (`<root>/.reconciler/live.sqlite`) holds every environment: a `live` row per environment (a
+JSON document), a `lease` row per held lock, the activity log, the SIS's rolled terms (`sis`) and the
+responses of idempotent writes (`idempotency`). `LiveStore` is one environment's side of that file;
+both the embedded connector and the emulator (reconciler/emulator) drive it, so the emulator serves
+exactly what `embedded` wrote.
+
+The embedded connector stands in for a platform whose SIS has rolled every declared term, so its
+`available_terms` is every term code of the environment's Terms. An apply is one transaction: every
+change is made, or none (a failure raises PartialApplyError with `applied` 0).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,20 +28,31 @@ from reconciler.core.plan import Change, apply_change
 from reconciler.errors import ConnectorError, LockError, ReconcilerError, StoreError
 from reconciler.model import EnvironmentSpec, Kind
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STORE = Path(".reconciler") / "live.sqlite"
 READ_ONLY = ("available_terms", "activity")
 """Parts computed on read, never stored in the document."""
+APPLIED_KEYS = ("revision", "plan_id", "at", "actor")
+"""What the `applied` record keeps (schemas/live-state.schema.json); the rest goes to the activity log."""
+IDEMPOTENCY_TTL_S = 24 * 3600.0
+"""How long the response of an idempotent write is kept for a retry."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS live (env TEXT PRIMARY KEY, doc TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS lease (env TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS activity (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, env TEXT NOT NULL, at TEXT NOT NULL, entry TEXT NOT NULL
-);
-"""
-
+_V1 = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS live (env TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS lease (env TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS activity ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, env TEXT NOT NULL, at TEXT NOT NULL, entry TEXT NOT NULL)",
+)
+_V2 = (
+    "CREATE TABLE IF NOT EXISTS idempotency (env TEXT NOT NULL, key TEXT NOT NULL, request TEXT NOT NULL,"
+    " status INTEGER NOT NULL, headers TEXT NOT NULL, body TEXT NOT NULL, created REAL NOT NULL,"
+    " PRIMARY KEY (env, key))",
+    "CREATE TABLE IF NOT EXISTS sis (env TEXT PRIMARY KEY, available_terms TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS activity_env ON activity (env, id)",
+)
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V2}
+"""The statements that take a store from version N to N + 1, run in place on open."""
 
 _CREATING = threading.Lock()
 
@@ -47,7 +62,7 @@ def store_path(root: Path) -> Path:
 
 
 def open_store(path: Path) -> sqlite3.Connection:
-    """A connection to the store, created if missing; refuses a file that is not ours."""
+    """A connection to the store, created if missing and migrated if old; refuses a file that is not ours."""
     with _CREATING:
         return _open(path)
 
@@ -62,27 +77,287 @@ def _open(path: Path) -> sqlite3.Connection:
     try:
         if fresh:
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            _create(conn)
+        version = _version(conn)
     except sqlite3.DatabaseError as e:
         conn.close()
         raise StoreError(f"{path} is not a reconciler store ({e})") from e
-    if row is None:
+    if version is None:
         conn.close()
         raise StoreError(f"{path} is not a reconciler store (no schema_version)")
-    if str(row[0]) != str(SCHEMA_VERSION):
-        conn.close()
-        raise StoreError(f"{path}: store schema version {row[0]} is not supported (expected {SCHEMA_VERSION})")
+    if version != SCHEMA_VERSION:
+        _migrate(conn, path, version)
     conn.execute("PRAGMA journal_mode=WAL")
     return conn
+
+
+def _version(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return None if row is None else str(row[0])
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    with _transaction(conn):
+        for statement in (*_V1, *_V2):
+            conn.execute(statement)
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+
+def _migrate(conn: sqlite3.Connection, path: Path, version: str) -> None:
+    """Bring an older store to SCHEMA_VERSION in place, one step per version, in one transaction."""
+    unsupported = f"{path}: store schema version {version} is not supported (expected {SCHEMA_VERSION})"
+    try:
+        with _transaction(conn):
+            current = _as_int(_version(conn))  # another process may have migrated it meanwhile
+            if current != SCHEMA_VERSION and current not in MIGRATIONS:
+                raise StoreError(unsupported)
+            while current in MIGRATIONS:
+                for statement in MIGRATIONS[current]:
+                    conn.execute(statement)
+                current += 1
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(current),))
+    except StoreError:
+        conn.close()
+        raise
+    except sqlite3.Error as e:
+        conn.close()
+        raise StoreError(f"{path}: cannot migrate the store from version {version}: {e}") from e
+
+
+def _as_int(value: str | None) -> int:
+    try:
+        return int(value or "")
+    except ValueError:
+        return -1
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+    """BEGIN … COMMIT, or ROLLBACK on any exception. A write takes the write lock at once (IMMEDIATE: no
+    deadlock upgrading a read lock); a read is a snapshot that blocks no one (WAL)."""
+    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def declared_terms(spec: EnvironmentSpec) -> list[str]:
     terms = (spec.data(Kind.TERMS) or {}).get("terms") or []
     return sorted({str(t["code"]) for t in terms if isinstance(t, dict) and "code" in t})
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class LiveStore:
+    """One environment's live side in the store file. Methods taking `conn` run inside the caller's
+    transaction (`with store.transaction() as conn:`), so a caller can combine them atomically."""
+
+    def __init__(self, path: Path, env: str, *, clock: Callable[[], float] = time.time,
+                 sync_each_commit: bool = True) -> None:
+        self.path = path
+        self.env = env
+        self.clock = clock
+        self.sync_each_commit = sync_each_commit
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        with closing(open_store(self.path)) as conn:
+            if not self.sync_each_commit:
+                # WAL with synchronous=NORMAL: a commit survives the process dying, not the machine losing
+                # power; it saves an fsync per write (tens of ms on some disks), which a rehearsal server wants
+                conn.execute("PRAGMA synchronous=NORMAL")
+            yield conn
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction on a fresh connection; `write=False` for a consistent read that blocks no writer."""
+        with self.connect() as conn, _transaction(conn, write=write):
+            yield conn
+
+    # --- the document ----------------------------------------------------------------------
+
+    def doc(self, conn: sqlite3.Connection) -> dict[str, Any]:
+        """The stored document (settings and `applied`; never the read-only parts)."""
+        row = conn.execute("SELECT doc FROM live WHERE env = ?", (self.env,)).fetchone()
+        if row is None:
+            return {}
+        try:
+            doc = json.loads(row[0])
+        except ValueError as e:
+            raise StoreError(f"{self.path}: the live document of {self.env} is not JSON") from e
+        if not isinstance(doc, dict):
+            raise StoreError(f"{self.path}: the live document of {self.env} is not an object")
+        for part in READ_ONLY:
+            doc.pop(part, None)
+        return doc
+
+    def write_doc(self, conn: sqlite3.Connection, doc: Mapping[str, Any]) -> None:
+        stored = {k: v for k, v in doc.items() if k not in READ_ONLY}
+        conn.execute(
+            "INSERT INTO live (env, doc) VALUES (?, ?) ON CONFLICT(env) DO UPDATE SET doc = excluded.doc",
+            (self.env, json.dumps(stored, sort_keys=True)),
+        )
+
+    def available_terms(self, conn: sqlite3.Connection) -> list[str] | None:
+        """The terms the SIS has rolled, or None: every term (the default)."""
+        row = conn.execute("SELECT available_terms FROM sis WHERE env = ?", (self.env,)).fetchone()
+        return None if row is None else list(json.loads(row[0]))
+
+    def set_available_terms(self, conn: sqlite3.Connection, terms: Sequence[str] | None) -> None:
+        if terms is None:
+            conn.execute("DELETE FROM sis WHERE env = ?", (self.env,))
+            return
+        conn.execute(
+            "INSERT INTO sis (env, available_terms) VALUES (?, ?) "
+            "ON CONFLICT(env) DO UPDATE SET available_terms = excluded.available_terms",
+            (self.env, json.dumps(sorted(set(terms)))),
+        )
+
+    def live(self, conn: sqlite3.Connection) -> dict[str, Any]:
+        """The live document as the API serves it: the stored one plus `available_terms` when the SIS set them."""
+        doc = self.doc(conn)
+        if isinstance(doc.get("applied"), dict):  # a store written before `applied` kept only its four keys
+            doc["applied"] = {k: v for k, v in doc["applied"].items() if k in APPLIED_KEYS}
+        terms = self.available_terms(conn)
+        if terms is not None:
+            doc["available_terms"] = terms
+        return doc
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def apply_changes(
+        self, conn: sqlite3.Connection, changes: Sequence[Change], record: Mapping[str, Any],
+        *, check: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Make every change, record the apply and log it; `check` may refuse the document after a change
+        (by raising a ReconcilerError). Raises PartialApplyError(0, …): the caller rolls the transaction back."""
+        doc = self.doc(conn)
+        for change in changes:
+            try:
+                doc = apply_change(doc, change)
+                if check is not None:
+                    check(doc)
+            except ReconcilerError as e:
+                raise PartialApplyError(0, change, e) from e
+            except Exception as e:  # a fault in the change itself: kept as is, with how far it got
+                e.applied, e.failed = 0, change  # type: ignore[attr-defined]
+                raise
+        doc["applied"] = {k: record.get(k) for k in APPLIED_KEYS}
+        self.write_doc(conn, doc)
+        self.insert_activity(conn, {**record, "kind": "apply", "outcome": "applied", "changes": len(changes)})
+        return doc
+
+    def console_set(self, conn: sqlite3.Connection, values: Mapping[str, Any], *, actor: str = "console",
+                    check: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """A person at the admin console: set each dotted path (None removes it); no `applied` record."""
+        doc = self.doc(conn)
+        for path, value in values.items():
+            set_path(doc, path, value)
+        if check is not None:
+            check(doc)
+        self.write_doc(conn, doc)
+        self.insert_activity(conn, {"at": now_iso(), "actor": actor, "kind": "console", "set": dict(values)})
+        return doc
+
+    def insert_activity(self, conn: sqlite3.Connection, entry: Mapping[str, Any]) -> int:
+        at = str(entry.get("at") or now_iso())
+        cursor = conn.execute(
+            "INSERT INTO activity (env, at, entry) VALUES (?, ?, ?)",
+            (self.env, at, json.dumps(entry, sort_keys=True, default=str)),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def activity(self, conn: sqlite3.Connection, since_id: int = 0, limit: int | None = None
+                 ) -> list[tuple[int, str, dict[str, Any]]]:
+        """(id, at, entry) of the entries after `since_id`, oldest first."""
+        rows = conn.execute(
+            "SELECT id, at, entry FROM activity WHERE env = ? AND id > ? ORDER BY id LIMIT ?",
+            (self.env, since_id, -1 if limit is None else limit),
+        ).fetchall()
+        return [(int(r[0]), str(r[1]), json.loads(r[2])) for r in rows]
+
+    def merge(self, conn: sqlite3.Connection, term: str, types: Sequence[str], *, send_updates: bool,
+              record: Mapping[str, Any]) -> dict[str, Any]:
+        """Log a completed merge of `term` (the caller checked that the SIS has it)."""
+        result = {"term": term, "types": list(types), "send_updates": send_updates, "status": "completed"}
+        self.insert_activity(conn, {**record, "kind": "merge", "outcome": "completed", **result})
+        return result
+
+    # --- the lease -------------------------------------------------------------------------
+
+    def lease(self, conn: sqlite3.Connection) -> tuple[str, float] | None:
+        """(holder, expires) of an unexpired lease, or None."""
+        row = conn.execute("SELECT holder, expires FROM lease WHERE env = ?", (self.env,)).fetchone()
+        if row is None or float(row[1]) <= self.clock():
+            return None
+        return str(row[0]), float(row[1])
+
+    def take_lease(self, conn: sqlite3.Connection, holder: str, ttl_s: float) -> tuple[bool, str, float]:
+        """Take the lease if it is free, expired or ours: (True, holder, expires); else (False, theirs, expires)."""
+        current = self.lease(conn)
+        if current is not None and current[0] != holder:
+            return False, current[0], current[1]
+        expires = self.clock() + ttl_s
+        conn.execute(
+            "INSERT INTO lease (env, holder, expires) VALUES (?, ?, ?) "
+            "ON CONFLICT(env) DO UPDATE SET holder = excluded.holder, expires = excluded.expires",
+            (self.env, holder, expires),
+        )
+        return True, holder, expires
+
+    def release_lease(self, conn: sqlite3.Connection, holder: str) -> None:
+        conn.execute("DELETE FROM lease WHERE env = ? AND holder = ?", (self.env, holder))
+
+    # --- idempotent writes -----------------------------------------------------------------
+
+    def recall(self, conn: sqlite3.Connection, key: str) -> tuple[str, int, dict[str, str], Any] | None:
+        """(request digest, status, headers, body) stored for `key`, or None."""
+        row = conn.execute(
+            "SELECT request, status, headers, body FROM idempotency WHERE env = ? AND key = ? AND created > ?",
+            (self.env, key, self.clock() - IDEMPOTENCY_TTL_S),
+        ).fetchone()
+        if row is None:
+            return None
+        return str(row[0]), int(row[1]), json.loads(row[2]), json.loads(row[3])
+
+    def remember(self, conn: sqlite3.Connection, key: str, request: str, status: int,
+                 headers: Mapping[str, str], body: Any) -> None:
+        now = self.clock()
+        conn.execute("DELETE FROM idempotency WHERE created <= ?", (now - IDEMPOTENCY_TTL_S,))
+        conn.execute(
+            "INSERT OR REPLACE INTO idempotency (env, key, request, status, headers, body, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self.env, key, request, status, json.dumps(dict(headers)), json.dumps(body), now),
+        )
+
+
+def split_path(path: str) -> list[str]:
+    """A dotted live path as keys, keeping dots inside e-mail addresses, request ids and phase names."""
+    for prefix in ("access.users.", "update_requests.", "phases."):
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return [*prefix.rstrip(".").split("."), path[len(prefix):]]
+    return path.split(".")
+
+
+def set_path(doc: dict[str, Any], path: str, value: Any) -> None:
+    """Set `path` in `doc` to `value`, creating the mappings on the way; None removes the key."""
+    keys = split_path(path)
+    parent = doc
+    for key in keys[:-1]:
+        child = parent.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConnectorError(f"{path}: {key} is not a mapping")
+        parent = child
+    if value is None:
+        parent.pop(keys[-1], None)
+    else:
+        parent[keys[-1]] = value
 
 
 class EmbeddedConnector:
@@ -93,36 +368,20 @@ class EmbeddedConnector:
         self.env = spec.name
         self.path = store_path(root)
         self.clock = clock
-
-    @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
-        with closing(open_store(self.path)) as conn:
-            yield conn
+        self.store = LiveStore(self.path, self.env, clock=clock)
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _doc(self, conn: sqlite3.Connection) -> dict[str, Any]:
-        row = conn.execute("SELECT doc FROM live WHERE env = ?", (self.env,)).fetchone()
-        if row is None:
-            return {}
-        try:
-            doc = json.loads(row[0])
-        except ValueError as e:
-            raise StoreError(f"{self.path}: the live document of {self.env} is not JSON") from e
-        if not isinstance(doc, dict):
-            raise StoreError(f"{self.path}: the live document of {self.env} is not an object")
-        return doc
-
     def read(self) -> dict[str, Any]:
         try:
-            with self._conn() as conn:
-                doc = self._doc(conn)
-                rows = conn.execute("SELECT entry FROM activity WHERE env = ? ORDER BY id", (self.env,)).fetchall()
+            with self.store.connect() as conn:
+                doc = self.store.doc(conn)
+                entries = self.store.activity(conn)
         except sqlite3.Error as e:
             raise StoreError(f"{self.path}: cannot read {self.env}: {e}") from e
         doc["available_terms"] = declared_terms(self.spec)
-        if rows:
-            doc["activity"] = [json.loads(r[0]) for r in rows]
+        if entries:
+            doc["activity"] = [entry for _, _, entry in entries]
         return doc
 
     # --- writing ---------------------------------------------------------------------------
@@ -130,32 +389,8 @@ class EmbeddedConnector:
     def apply_changes(self, changes: Sequence[Change], *, record: dict[str, Any]) -> None:
         if not changes:
             return
-        with self._conn() as conn:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                doc = self._doc(conn)
-                for part in READ_ONLY:
-                    doc.pop(part, None)
-                for change in changes:
-                    try:
-                        doc = apply_change(doc, change)
-                    except ReconcilerError as e:  # one transaction: nothing of this apply is kept
-                        raise PartialApplyError(0, change, e) from e
-                    except Exception as e:  # a fault in the change itself: kept as is, with how far it got
-                        e.applied, e.failed = 0, change  # type: ignore[attr-defined]
-                        raise
-                doc["applied"] = {k: v for k, v in record.items() if k != "live_fingerprint"}
-                conn.execute(
-                    "INSERT INTO live (env, doc) VALUES (?, ?) ON CONFLICT(env) DO UPDATE SET doc = excluded.doc",
-                    (self.env, json.dumps(doc, sort_keys=True)),
-                )
-                entry = {**record, "kind": "apply", "outcome": "applied", "changes": len(changes)}
-                self._insert_activity(conn, entry)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self.store.transaction() as conn:
+            self.store.apply_changes(conn, changes, record)
 
     def execute_merge(
         self, term: str, types: Sequence[str], *, send_updates: bool, record: dict[str, Any]
@@ -163,59 +398,31 @@ class EmbeddedConnector:
         """The embedded SIS has every declared term, so a merge of one of them completes at once."""
         if term not in declared_terms(self.spec):
             raise ConnectorError(f"{self.env}: term {term} is not rolled in the SIS")
-        result = {"term": term, "types": list(types), "send_updates": send_updates, "status": "completed"}
-        self.append_activity({**record, "kind": "merge", "outcome": "completed", **result})
-        return result
+        with self.store.transaction() as conn:
+            return self.store.merge(conn, term, types, send_updates=send_updates, record=record)
 
     def append_activity(self, entry: dict[str, Any]) -> None:
-        with self._conn() as conn:
-            self._insert_activity(conn, entry)
-
-    def _insert_activity(self, conn: sqlite3.Connection, entry: dict[str, Any]) -> None:
-        at = str(entry.get("at") or datetime.now(UTC).isoformat())
-        conn.execute(
-            "INSERT INTO activity (env, at, entry) VALUES (?, ?, ?)",
-            (self.env, at, json.dumps(entry, sort_keys=True, default=str)),
-        )
+        with self.store.transaction() as conn:
+            self.store.insert_activity(conn, entry)
 
     # --- the lease -------------------------------------------------------------------------
 
     @contextmanager
     def lock(self, holder: str, ttl_s: float, *, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
         deadline = time.monotonic() + max(0.0, min(wait_s, LOCK_WAIT_S))
-        with self._conn() as conn:
-            while True:
-                current = self._try_take(conn, holder, ttl_s)
-                if current is None:
-                    break
-                if time.monotonic() >= deadline:
-                    raise LockError(
-                        f"{self.env}: the live side is locked by {current[0]} "
-                        f"(lease expires in {max(0.0, current[1] - self.clock()):.0f}s)"
-                    )
-                time.sleep(0.1)
-            try:
-                yield
-            finally:
-                conn.execute("DELETE FROM lease WHERE env = ? AND holder = ?", (self.env, holder))
-
-    def _try_take(self, conn: sqlite3.Connection, holder: str, ttl_s: float) -> tuple[str, float] | None:
-        """Take the lease (free, expired or ours) and return None, or return (holder, expires)."""
-        now = self.clock()
-        conn.execute("BEGIN IMMEDIATE")
+        while True:
+            with self.store.transaction() as conn:
+                taken, current, expires = self.store.take_lease(conn, holder, ttl_s)
+            if taken:
+                break
+            if time.monotonic() >= deadline:
+                raise LockError(
+                    f"{self.env}: the live side is locked by {current} "
+                    f"(lease expires in {max(0.0, expires - self.clock()):.0f}s)"
+                )
+            time.sleep(0.1)
         try:
-            row = conn.execute("SELECT holder, expires FROM lease WHERE env = ?", (self.env,)).fetchone()
-            if row is not None and row[0] != holder and float(row[1]) > now:
-                conn.execute("ROLLBACK")
-                return str(row[0]), float(row[1])
-            conn.execute(
-                "INSERT INTO lease (env, holder, expires) VALUES (?, ?, ?) "
-                "ON CONFLICT(env) DO UPDATE SET holder = excluded.holder, expires = excluded.expires",
-                (self.env, holder, now + ttl_s),
-            )
-            conn.execute("COMMIT")
-            return None
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            yield
+        finally:
+            with self.store.transaction() as conn:
+                self.store.release_lease(conn, holder)
