@@ -1,5 +1,5 @@
-"""Connectors: the registry. `embedded` is built in; others come from the entry-point group
-`reconciler.connectors` (each entry point is a factory `(spec, root) -> Connector`)."""
+"""Connectors: the registry. `embedded` and `http` are built in; others come from the entry-point group
+`reconciler.connectors` (each entry point is a factory `(spec, root) -> Connector`; see docs/connectors.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from reconciler.errors import ConnectorError
 from reconciler.model import EnvironmentSpec
 
 GROUP = "reconciler.connectors"
-BUILT_IN = ("embedded",)
+BUILT_IN = ("embedded", "http")
 
 __all__ = ["GROUP", "Connector", "connector_name", "get_connector"]
 
@@ -28,6 +28,10 @@ def get_connector(spec: EnvironmentSpec, root: Path) -> Connector:
         from reconciler.connectors.embedded import EmbeddedConnector
 
         return EmbeddedConnector(spec, root)
+    if name == "http":
+        from reconciler.connectors.http import HttpConnector
+
+        return HttpConnector(spec, root)
     found = [ep for ep in entry_points(group=GROUP) if ep.name == name]
     if not found:
         have = ", ".join(sorted({*BUILT_IN, *(ep.name for ep in entry_points(group=GROUP))}))

@@ -1,0 +1,483 @@
+"""EDGE: the http connector — one environment's live side through the platform's admin API.
+
+Flow: `connectors.get_connector` → **HttpConnector** → httpx → the admin API
+(schemas/admin-api.openapi.yaml; `reconciler emulator` serves it locally). One httpx client per
+process, shared by every environment of a run (plan reads environments from a thread pool), so
+connections are reused and `--parallel N` really gives N requests in flight.
+
+Every request is retried with exponential backoff and jitter on connect errors, timeouts, dropped
+connections, 429 (honouring a bounded `Retry-After`) and 5xx — never on another 4xx — within a
+bounded number of attempts and total time. Every write carries an `Idempotency-Key` that stays the
+same on each retry of that write, so a write retried after a dropped connection is made once.
+Changes carry `If-Match` with the fingerprint the plan saw: a console edit since is a 412, never
+overwritten. The token comes only from the variable `live.token_env` names and is never put in a
+message, a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ipaddress
+import json
+import logging
+import os
+import random
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reconciler.connectors.base import LOCK_WAIT_S, PartialApplyError
+from reconciler.core.plan import Change
+from reconciler.errors import ConflictError, ConnectorError, LockError, UnreachableError
+from reconciler.model import EnvironmentSpec
+
+if TYPE_CHECKING:
+    import httpx
+
+log = logging.getLogger(__name__)
+
+MAX_CONNECTIONS = 64
+"""The pool of the shared client: as many as `--parallel` allows (its upper bound is 64)."""
+LOCK_POLL_S = 0.2
+REQUESTS: Counter[str] = Counter()
+"""Requests sent by this process, by "METHOD kind" (e.g. "GET environment"): for tests and benchmarks."""
+_COUNTING = threading.Lock()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard a request is retried. Each can be set by an environment variable (tests make it fast):
+    RECONCILER_HTTP_ATTEMPTS, RECONCILER_HTTP_BACKOFF (first wait, s), RECONCILER_HTTP_BACKOFF_MAX,
+    RECONCILER_HTTP_RETRY_AFTER_MAX, RECONCILER_HTTP_DEADLINE (total per request, s), RECONCILER_HTTP_TIMEOUT."""
+
+    attempts: int = 5
+    backoff_s: float = 0.5
+    backoff_max_s: float = 8.0
+    retry_after_max_s: float = 30.0
+    deadline_s: float = 60.0
+    timeout_s: float = 10.0
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        def number(name: str, default: float) -> float:
+            text = os.environ.get(f"RECONCILER_HTTP_{name}")
+            if not text:
+                return default
+            try:
+                value = float(text)
+            except ValueError:
+                raise ConnectorError(f"RECONCILER_HTTP_{name}={text!r} is not a number") from None
+            if value < 0:
+                raise ConnectorError(f"RECONCILER_HTTP_{name}={text!r} must not be negative")
+            return value
+
+        base = cls()
+        return cls(
+            attempts=max(1, int(number("ATTEMPTS", base.attempts))),
+            backoff_s=number("BACKOFF", base.backoff_s),
+            backoff_max_s=number("BACKOFF_MAX", base.backoff_max_s),
+            retry_after_max_s=number("RETRY_AFTER_MAX", base.retry_after_max_s),
+            deadline_s=number("DEADLINE", base.deadline_s),
+            timeout_s=number("TIMEOUT", base.timeout_s) or base.timeout_s,
+        )
+
+
+# --- the shared client ----------------------------------------------------------------------------
+
+
+def _httpx() -> Any:
+    """httpx, imported without its own command-line tool (rich and pygments: 0.1 s we never use)."""
+    if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
+        sys.modules["httpx._main"] = None  # type: ignore[assignment]  # httpx then defines a stub `main`
+        try:
+            import httpx
+        finally:
+            if sys.modules.get("httpx._main") is None:
+                del sys.modules["httpx._main"]
+        return httpx
+    import httpx
+
+    return httpx
+
+_CLIENT: httpx.Client | None = None
+_CLIENT_LOCK = threading.Lock()
+
+
+def shared_client() -> httpx.Client:
+    """The process's one client (created on first use, closed at exit)."""
+    global _CLIENT
+    with _CLIENT_LOCK:
+        if _CLIENT is None or _CLIENT.is_closed:
+            httpx = _httpx()
+            policy = RetryPolicy.from_env()
+            limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS)
+            timeout = httpx.Timeout(policy.timeout_s, connect=min(5.0, policy.timeout_s))
+            _CLIENT = httpx.Client(limits=limits, timeout=timeout, verify=True, follow_redirects=False,
+                                   headers={"User-Agent": "reconciler"})
+            if not getattr(shared_client, "_registered", False):
+                atexit.register(close_shared_client)
+                shared_client._registered = True  # type: ignore[attr-defined]
+        return _CLIENT
+
+
+def close_shared_client() -> None:
+    global _CLIENT
+    with _CLIENT_LOCK:
+        if _CLIENT is not None:
+            _CLIENT.close()
+            _CLIENT = None
+
+
+# --- configuration --------------------------------------------------------------------------------
+
+LOOPBACK_NAMES = ("localhost",)
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def base_url(env: str, live: Mapping[str, Any]) -> str:
+    """`live.url` checked: https, or plain http only to a loopback host."""
+    httpx = _httpx()
+
+    url = live.get("url")
+    if not isinstance(url, str) or not url:
+        raise ConnectorError(f"{env}: live.url is required for the http connector (e.g. https://admin.example.edu/api/v1)")
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as e:
+        raise ConnectorError(f"{env}: live.url {url} is not a URL ({e})") from None
+    if parsed.scheme == "http" and not is_loopback(parsed.host):
+        raise ConnectorError(
+            f"{env}: live.url {url} uses plain http to {parsed.host}; use https (plain http is allowed only to "
+            "a loopback host such as 127.0.0.1)"
+        )
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConnectorError(f"{env}: live.url {url} must be an https:// URL")
+    return url.rstrip("/")
+
+
+def token_from_env(env: str, live: Mapping[str, Any]) -> str:
+    name = live.get("token_env")
+    if not isinstance(name, str) or not name:
+        raise ConnectorError(f"{env}: live.token_env is required for the http connector (the name of the "
+                             "environment variable holding the API token)")
+    token = os.environ.get(name)
+    if not token:
+        raise ConnectorError(f"{env}: the environment variable {name} (live.token_env) is not set; "
+                             "set it to the API token")
+    if any(c in token for c in "\r\n"):
+        raise ConnectorError(f"{env}: the token in ${name} is not a valid header value")
+    return token
+
+
+# --- the connector --------------------------------------------------------------------------------
+
+
+class HttpConnector:
+    """The live side of one environment behind the platform's admin API."""
+
+    def __init__(self, spec: EnvironmentSpec, root: Path | None = None, *, client: httpx.Client | None = None,
+                 policy: RetryPolicy | None = None) -> None:
+        live = spec.config.get("live") or {}
+        self.spec = spec
+        self.env = spec.name
+        self.base = base_url(self.env, live)
+        self.token_env = str(live.get("token_env"))
+        self.__token = token_from_env(self.env, live)
+        self._client = client
+        self.policy = policy or RetryPolicy.from_env()
+        self.holder: str | None = None
+        self.etag: str | None = None
+
+    def __repr__(self) -> str:
+        return f"HttpConnector(env={self.env!r}, url={self.base!r}, token_env={self.token_env!r})"
+
+    @property
+    def client(self) -> httpx.Client:
+        return self._client if self._client is not None else shared_client()
+
+    def _url(self, tail: str = "") -> str:
+        return f"{self.base}/environments/{self.env}{tail}"
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def read(self) -> dict[str, Any]:
+        response = self._request("GET", "", kind="environment")
+        doc = self._json(response, "the live state")
+        if not isinstance(doc, dict):
+            raise ConnectorError(f"{self.env}: the platform answered a live state that is not a JSON object")
+        self.etag = _unquote(response.headers.get("etag"))
+        return doc
+
+    def activity(self, since_id: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """The live activity log, oldest first: [{"id", "at", "entry"}]."""
+        out: list[dict[str, Any]] = []
+        while True:
+            response = self._request("GET", "/activity", kind="activity",
+                                     params={"since_id": since_id, "limit": limit})
+            entries = (self._json(response, "the activity log") or {}).get("entries") or []
+            out += entries
+            if len(entries) < limit:
+                return out
+            since_id = int(entries[-1]["id"])
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def apply_changes(self, changes: Sequence[Change], *, record: dict[str, Any]) -> None:
+        if not changes:
+            return
+        expected = record.get("live_fingerprint") or self.etag or self._current_etag()
+        body = {
+            "changes": [c.data for c in changes],
+            "record": {k: v for k, v in record.items() if k != "live_fingerprint"},
+            "lease_holder": self.holder or _default_holder(),
+        }
+        response = self._request("POST", "/changes", kind="changes", body=body, write=True,
+                                 headers={"If-Match": f'"{expected}"'}, expect=(200, 422))
+        data = self._json(response, "the apply") or {}
+        if response.status_code == 422:
+            index = data.get("failed")
+            failed = changes[index] if isinstance(index, int) and 0 <= index < len(changes) else changes[0]
+            applied = data["applied"] if isinstance(data.get("applied"), int) else 0
+            raise PartialApplyError(applied, failed, self._redact(str(data.get("error") or "refused")))
+        self.etag = _unquote(data.get("etag")) or None
+
+    def _current_etag(self) -> str:
+        self.read()
+        if not self.etag:
+            raise ConnectorError(f"{self.env}: the platform sent no ETag with the live state")
+        return self.etag
+
+    def append_activity(self, entry: dict[str, Any]) -> None:
+        self._request("POST", "/activity", kind="activity", body=entry, write=True, expect=(200, 201))
+
+    def execute_merge(
+        self, term: str, types: Sequence[str], *, send_updates: bool, record: dict[str, Any]
+    ) -> dict[str, Any]:
+        body = {"term": term, "types": list(types), "send_updates": send_updates,
+                "record": {k: v for k, v in record.items() if k != "live_fingerprint"}}
+        response = self._request("POST", "/merges", kind="merges", body=body, write=True, expect=(200, 201, 409))
+        data = self._json(response, "the merge") or {}
+        if response.status_code == 409:
+            raise ConnectorError(f"{self.env}: the merge of term {term} was refused: "
+                                 f"{self._redact(str(data.get('error') or 'conflict'))}")
+        return dict(data)
+
+    # --- the lease -------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, holder: str, ttl_s: float, *, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+        deadline = time.monotonic() + max(0.0, min(wait_s, LOCK_WAIT_S))
+        while True:
+            response = self._request("POST", "/lease", kind="lease", body={"holder": holder, "ttl_s": ttl_s},
+                                     expect=(200, 423))
+            if response.status_code == 200:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LockError(self._locked_message(_json_or_empty(response)))
+            time.sleep(min(LOCK_POLL_S, left))
+        previous, self.holder = self.holder, holder
+        try:
+            yield
+        finally:
+            self.holder = previous
+            with suppress(ConnectorError):  # the lease expires anyway; the body's outcome is what matters
+                self._request("DELETE", "/lease", kind="lease", params={"holder": holder}, expect=(200, 204))
+
+    def _locked_message(self, data: Mapping[str, Any]) -> str:
+        holder = self._redact(str(data.get("holder") or "another run"))
+        expires = data.get("expires")
+        left = f" (lease expires in {max(0.0, float(expires) - time.time()):.0f}s)" \
+            if isinstance(expires, int | float) else ""
+        return f"{self.env}: the live side is locked by {holder}{left}"
+
+    # --- one request, retried ------------------------------------------------------------------
+
+    def _request(self, method: str, tail: str, *, kind: str, body: Any = None, write: bool = False,
+                 params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+                 expect: Sequence[int] = (200,)) -> httpx.Response:
+        """Send one request (retried as the policy says) and return a response whose status is in
+        `expect`; any other status becomes the error it means."""
+        sent = {"Authorization": f"Bearer {self.__token}", "Accept": "application/json", **(headers or {})}
+        content = None
+        if body is not None:
+            sent["Content-Type"] = "application/json"
+            content = json.dumps(body, sort_keys=True, default=str).encode()
+        if write:
+            sent["Idempotency-Key"] = str(uuid.uuid4())  # one key for every retry of this write
+        response, attempts = self._send_with_retries(method, self._url(tail), sent, content, params, kind)
+        if response.status_code in expect:
+            return response
+        raise self._error_for(method, tail, response, attempts)
+
+    def _send_with_retries(self, method: str, url: str, headers: dict[str, str], content: bytes | None,
+                           params: Mapping[str, Any] | None, kind: str) -> tuple[httpx.Response, int]:
+        """The last response and how many attempts it took; a network fault on the last attempt is an
+        UnreachableError."""
+        from tenacity import (
+            RetryError,
+            Retrying,
+            retry_if_exception_type,
+            retry_if_result,
+            stop_after_attempt,
+            stop_before_delay,
+        )
+
+        httpx = _httpx()
+        policy = self.policy
+        retrying = Retrying(
+            stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.deadline_s),
+            wait=self._wait,
+            retry=retry_if_exception_type(_retried_errors()) | retry_if_result(_retried_status),
+            before_sleep=lambda state: log.debug("%s %s: attempt %d failed (%s); retrying", method, url,
+                                                 state.attempt_number, _outcome_reason(state.outcome)),
+            reraise=False,
+        )
+        try:
+            response = retrying(self._send_once, method, url, headers, content, params, kind)
+            return response, int(retrying.statistics.get("attempt_number", 1))
+        except RetryError as e:
+            outcome = e.last_attempt
+            if outcome.failed:
+                raise UnreachableError(self._unreachable(method, url, outcome.exception(), e)) from None
+            return outcome.result(), outcome.attempt_number  # a 429/5xx after the last attempt
+        except httpx.HTTPError as e:  # not retried: a bad URL or protocol, not a flaky network
+            raise UnreachableError(self._redact(f"{self.env}: {method} {url} failed: {_reason(e)}")) from None
+
+    def _send_once(self, method: str, url: str, headers: dict[str, str], content: bytes | None,
+                   params: Mapping[str, Any] | None, kind: str) -> httpx.Response:
+        with _COUNTING:
+            REQUESTS[f"{method} {kind}"] += 1
+        return self.client.request(method, url, headers=headers, content=content, params=params,
+                                   timeout=self.policy.timeout_s)
+
+    def _wait(self, state: Any) -> float:
+        """Exponential backoff with full jitter; a 429's Retry-After (bounded) when it names a wait."""
+        policy = self.policy
+        outcome = state.outcome
+        if outcome is not None and not outcome.failed:
+            after = _retry_after(outcome.result())
+            if after is not None:
+                return min(after, policy.retry_after_max_s)
+        ceiling = min(policy.backoff_max_s, policy.backoff_s * 2 ** (state.attempt_number - 1))
+        return random.uniform(0, ceiling)
+
+    # --- errors ----------------------------------------------------------------------------
+
+    def _error_for(self, method: str, tail: str, response: httpx.Response, attempts: int) -> Exception:
+        status = response.status_code
+        message = self._redact(_error_text(response))
+        where = f"{method} {self._url(tail)}"
+        if status == 401:
+            return ConnectorError(f"{self.env}: the platform refused the token in ${self.token_env} (401 at "
+                                  f"{self.base}); check that variable")
+        if status == 403:
+            return ConnectorError(f"{self.env}: the token in ${self.token_env} may not do {where} (403)")
+        if status == 412:
+            return ConflictError(f"the plan is stale: {self.env} changed on the platform since it was planned; "
+                                 "plan again")
+        if status == 423:
+            return LockError(self._locked_message(_json_or_empty(response)))
+        if status == 429 or status >= 500:
+            tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+            return UnreachableError(f"{self.env}: {where} still failed after {tries}: {status} {message}")
+        if status == 404:
+            return ConnectorError(f"{self.env}: {where} answered 404 ({message}); check live.url {self.base}")
+        return ConnectorError(f"{self.env}: {where} answered {status}: {message}")
+
+    def _unreachable(self, method: str, url: str, error: BaseException | None, retry: Any) -> str:
+        attempts = retry.last_attempt.attempt_number
+        return self._redact(f"{self.env}: the platform at {self.base} is unreachable: {method} {url} failed "
+                            f"after {attempts} attempt{'s' if attempts != 1 else ''}: {_reason(error)}")
+
+    def _json(self, response: httpx.Response, what: str) -> Any:
+        try:
+            return response.json() if response.content else None
+        except ValueError:
+            raise ConnectorError(f"{self.env}: the platform answered {what} with something that is not JSON "
+                                 f"({response.status_code})") from None
+
+    def _redact(self, text: str) -> str:
+        """A server could echo the token back; it never reaches a message."""
+        return text.replace(self.__token, "***") if self.__token else text
+
+
+def _retried_errors() -> tuple[type[BaseException], ...]:
+    """Network faults worth another attempt: connect and read errors, timeouts, dropped connections."""
+    httpx = _httpx()
+
+    return (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+def _retried_status(response: Any) -> bool:
+    return getattr(response, "status_code", 0) == 429 or getattr(response, "status_code", 0) >= 500
+
+
+def _retry_after(response: Any) -> float | None:
+    if getattr(response, "status_code", 0) != 429:
+        return None
+    text = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(text)) if text is not None else None
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+def _outcome_reason(outcome: Any) -> str:
+    if outcome is None:
+        return "unknown"
+    if outcome.failed:
+        return _reason(outcome.exception())
+    return f"status {outcome.result().status_code}"
+
+
+def _reason(error: BaseException | None) -> str:
+    if error is None:
+        return "unknown error"
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _error_text(response: httpx.Response) -> str:
+    data = _json_or_empty(response)
+    text = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(text, str):
+        text = response.reason_phrase or "error"
+    return " ".join(text.split())[:300]
+
+
+def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _unquote(etag: Any) -> str | None:
+    if not isinstance(etag, str):
+        return None
+    etag = etag.strip()
+    if etag.startswith("W/"):
+        etag = etag[2:]
+    return etag.strip('"') or None
+
+
+def _default_holder() -> str:
+    return f"reconciler@{os.uname().nodename}:{os.getpid()}"
