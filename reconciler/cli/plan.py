@@ -122,6 +122,9 @@ def read_lives(root: Path, specs: Sequence[EnvironmentSpec], parallel: int | Non
     connectors = [get_connector(spec, root) for spec in specs]
     if len(specs) > 1:
         note(f"reading live state of {len(specs)} environments")
+    batched = _read_batched(connectors)
+    if batched is not None:
+        return {spec.name: batched[spec.name] for spec in specs}
     lives: dict[str, dict[str, Any]] = {}
     with progress("reading live state", len(specs)) as advance, \
             ThreadPoolExecutor(max_workers=max(1, min(parallel or 4, len(specs) or 1))) as pool:
@@ -130,6 +133,16 @@ def read_lives(root: Path, specs: Sequence[EnvironmentSpec], parallel: int | Non
             lives[futures[future]] = future.result()
             advance()
     return {spec.name: lives[spec.name] for spec in specs}
+
+
+def _read_batched(connectors: Sequence[Any]) -> dict[str, dict[str, Any]] | None:
+    """One batched read when every connector is of one class that offers `read_many` (the embedded
+    store reads a whole fleet over one connection); None otherwise."""
+    kinds = {type(c) for c in connectors}
+    if len(kinds) != 1:
+        return None
+    read_many = getattr(kinds.pop(), "read_many", None)
+    return read_many(connectors) if callable(read_many) else None
 
 
 @contextmanager

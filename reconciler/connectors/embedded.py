@@ -57,6 +57,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V2}
 _CREATING = threading.Lock()
 
 
+RECENT_ACTIVITY = 20
+"""How many of the latest activity entries a read carries."""
+
+
 def store_path(root: Path) -> Path:
     return root / STORE
 
@@ -282,6 +286,13 @@ class LiveStore:
         ).fetchall()
         return [(int(r[0]), str(r[1]), json.loads(r[2])) for r in rows]
 
+    def recent_activity(self, conn: sqlite3.Connection, count: int) -> list[tuple[int, str, dict[str, Any]]]:
+        """The last `count` entries, oldest first (a read stays cheap however long the log grows)."""
+        rows = conn.execute(
+            "SELECT id, at, entry FROM activity WHERE env = ? ORDER BY id DESC LIMIT ?", (self.env, count)
+        ).fetchall()
+        return [(int(r[0]), str(r[1]), json.loads(r[2])) for r in reversed(rows)]
+
     def merge(self, conn: sqlite3.Connection, term: str, types: Sequence[str], *, send_updates: bool,
               record: Mapping[str, Any]) -> dict[str, Any]:
         """Log a completed merge of `term` (the caller checked that the SIS has it)."""
@@ -373,16 +384,38 @@ class EmbeddedConnector:
     # --- reading ---------------------------------------------------------------------------
 
     def read(self) -> dict[str, Any]:
+        """The live document with the most recent activity entries (`activity()` has them all)."""
         try:
             with self.store.connect() as conn:
-                doc = self.store.doc(conn)
-                entries = self.store.activity(conn)
+                return self._read(conn)
         except sqlite3.Error as e:
             raise StoreError(f"{self.path}: cannot read {self.env}: {e}") from e
+
+    def _read(self, conn: sqlite3.Connection) -> dict[str, Any]:
+        doc = self.store.doc(conn)
+        entries = self.store.recent_activity(conn, RECENT_ACTIVITY)
         doc["available_terms"] = declared_terms(self.spec)
         if entries:
             doc["activity"] = [entry for _, _, entry in entries]
         return doc
+
+    @staticmethod
+    def read_many(connectors: Sequence[EmbeddedConnector]) -> dict[str, dict[str, Any]]:
+        """`read()` of many environments of one store file over one connection (a fleet's plan)."""
+        if not connectors:
+            return {}
+        first = connectors[0]
+        try:
+            with first.store.connect() as conn:
+                return {c.env: c._read(conn) for c in connectors}
+        except sqlite3.Error as e:
+            raise StoreError(f"{first.path}: cannot read the live state: {e}") from e
+
+    def activity(self, since_id: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """The whole live activity log (after `since_id`), oldest first: [{"id", "at", "entry"}]."""
+        with self.store.connect() as conn:
+            rows = self.store.activity(conn, since_id, limit)
+        return [{"id": id_, "at": at, "entry": entry} for id_, at, entry in rows]
 
     # --- writing ---------------------------------------------------------------------------
 
