@@ -1,9 +1,10 @@
 """EDGE: the git side of the activity log — the `reconciler/activity` branch, and who is acting.
 
 Every apply, pause, resume, import and execute merge appends one commit to the branch
-`reconciler/activity` of the repository holding the root. The commit is built with plumbing
-(hash-object, mktree, commit-tree, update-ref with the old tip as a compare-and-swap), so the
-work tree, the index and the checked-out branch are never touched. Its message carries the
+`reconciler/activity` of the repository holding the root. Its objects (blob, tree,
+commit) are written straight into the object database and the branch moves with one update-ref
+(the old tip as a compare-and-swap), so the work tree, the index and the checked-out branch are
+never touched, and a fleet's apply writes all its records with one git process. Its message carries the
 trailers `Environment:`, `Revision:`, `Outcome:`, `Actor:` and `Ticket:` so that plain
 `git log reconciler/activity` reads as the log; its tree keeps one `<env>.log` file per
 environment, one line per record, so the branch also reads as files.
@@ -16,9 +17,8 @@ import logging
 import os
 import random
 import re
-import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ NO_GIT_NOTE = "no git record was written (not a git repository)"
 TRAILERS = ("Environment", "Revision", "Outcome", "Actor", "Ticket")
 ATTEMPTS = 8
 _ZERO = "0" * 40
-_FALLBACK_COMMITTER = {"GIT_COMMITTER_NAME": "reconciler", "GIT_COMMITTER_EMAIL": "reconciler@localhost"}
+_FALLBACK_COMMITTER = ("reconciler", "reconciler@localhost")
 _CI_ACTOR_VARS = ("RECONCILER_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "CIRCLE_USERNAME",
                   "BITBUCKET_STEP_TRIGGERER_UUID", "BUILD_REQUESTEDFOR", "USER")
 _IDENT = re.compile(r"^(?P<name>.*?)\s*<(?P<email>[^<>]*)>\s*$")
@@ -131,26 +131,46 @@ def _one_line(error: BaseException) -> str:
 # --- writing ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One record to write on the activity branch."""
+
+    environment: str
+    revision: str | None
+    outcome: str
+    actor: str
+    ticket: str | None
+    subject: str
+    body: str
+
+
 def record(root: Path, *, environment: str, revision: str | None, outcome: str, actor: str, ticket: str | None,
            subject: str, body: str) -> str | None:
     """Append one commit to `reconciler/activity`; its sha, or None when root is not in a git repository."""
+    shas = record_many(root, [Entry(environment, revision, outcome, actor, ticket, subject, body)])
+    return None if shas is None else shas[0]
+
+
+def record_many(root: Path, entries: Sequence[Entry]) -> list[str] | None:
+    """Append one commit per entry, in order, and move the branch once (compare-and-swap on the old tip,
+    rebuilt on the new one if another writer moved it); the shas, or None outside a git repository."""
     import git
 
     repo = open_repo(root)
     if repo is None:
         return None
+    if not entries:
+        return []
     try:
         _refuse_checked_out(repo)
-        message = compose_message(environment=environment, revision=revision, outcome=outcome, actor=actor,
-                                  ticket=ticket, subject=subject, body=body)
-        line = _log_line(environment, revision, outcome, actor, ticket, subject)
         last: Exception | None = None
         for attempt in range(ATTEMPTS):
             try:
                 old = _tip(repo)
-                new = _commit(repo, old, environment, line, message, actor)
-                repo.git.update_ref("-m", f"reconciler: record {outcome} for {environment}", REF, new, old or _ZERO)
-                return str(new)
+                shas = _chain(repo, old, entries)
+                what = entries[0].environment if len(entries) == 1 else f"{len(entries)} records"
+                repo.git.update_ref("-m", f"reconciler: record {what}", REF, shas[-1], old or _ZERO)
+                return shas
             except git.GitCommandError as e:  # most often a concurrent record moved the tip: build again on it
                 last = e
                 time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
@@ -200,22 +220,34 @@ def _tip(repo: Any) -> str | None:
         return None
 
 
-def _commit(repo: Any, old: str | None, environment: str, line: str, message: str, actor: str) -> str:
-    """Objects only: a blob for `<env>.log`, a tree beside the other environments' files, a commit.
+def _chain(repo: Any, old: str | None, entries: Sequence[Entry]) -> list[str]:
+    """Objects only, all written in-process (GitPython's object database): per entry a blob for
+    `<env>.log`, a tree beside the other environments' files, and a commit on the one before."""
+    import git
 
-    The blob and the tree are written in-process (GitPython's object database); only
-    commit-tree and update-ref run git, so a fleet's records stay cheap.
-    """
-    name = f"{_file_stem(environment)}.log"
-    entries = _tree_entries(repo, old)
-    before = _blob_text(repo, entries.get(name))
-    entries[name] = ("100644", _store(repo, b"blob", (before + line).encode()))
-    listing = b"".join(f"{mode} {path}".encode() + b"\0" + binsha for path, (mode, binsha) in sorted(entries.items()))
-    tree = _store(repo, b"tree", listing).hex()
-    args = ["commit-tree", tree, "-F", "-"]
-    if old:
-        args[2:2] = ["-p", old]
-    return _git_stdin(repo, args, message.encode(), env=_author_env(repo, actor))
+    files = _tree_entries(repo, old)
+    texts: dict[str, str] = {}
+    parent = repo.commit(old) if old else None
+    committer = _committer(repo)
+    shas: list[str] = []
+    for entry in entries:
+        name = f"{_file_stem(entry.environment)}.log"
+        if name not in texts:
+            texts[name] = _blob_text(repo, files.get(name))
+        texts[name] += _log_line(entry.environment, entry.revision, entry.outcome, entry.actor, entry.ticket,
+                                 entry.subject)
+        files[name] = ("100644", _store(repo, b"blob", texts[name].encode()))
+        listing = b"".join(f"{mode} {path}".encode() + b"\0" + sha for path, (mode, sha) in sorted(files.items()))
+        tree = git.Tree(repo, _store(repo, b"tree", listing))
+        message = compose_message(environment=entry.environment, revision=entry.revision, outcome=entry.outcome,
+                                  actor=entry.actor, ticket=entry.ticket, subject=entry.subject, body=entry.body)
+        parent = git.Commit.create_from_tree(
+            repo, tree, message, parent_commits=[parent] if parent else [], head=False,
+            author=_author(entry.actor), committer=committer,
+            author_date=_date_from_env("GIT_AUTHOR_DATE"), commit_date=_date_from_env("GIT_COMMITTER_DATE"),
+        )
+        shas.append(parent.hexsha)
+    return shas
 
 
 def _store(repo: Any, kind: bytes, data: bytes) -> bytes:
@@ -245,14 +277,36 @@ def _blob_text(repo: Any, entry: tuple[str, bytes] | None) -> str:
     return text if not text or text.endswith("\n") else text + "\n"
 
 
-def _author_env(repo: Any, actor_text: str) -> dict[str, str]:
-    """The actor is the author; the committer is git's identity, or `reconciler` when git has none."""
+def _author(actor_text: str) -> Any:
+    """The actor is the commit's author (dates follow GIT_AUTHOR_DATE when set, as git's do)."""
+    import git
+
     match = _IDENT.match(actor_text)
     name, email = (match["name"], match["email"]) if match else (actor_text, "")
-    env = {"GIT_AUTHOR_NAME": name or "unknown", "GIT_AUTHOR_EMAIL": email}
-    if not (os.environ.get("GIT_COMMITTER_NAME") or _has_config_identity(repo)):
-        env.update(_FALLBACK_COMMITTER)
-    return env
+    return git.Actor(name or "unknown", email)
+
+
+def _date_from_env(name: str) -> Any:
+    """The date git would take from `name` (ISO 8601 with a `+00:00` offset included), else now."""
+    from datetime import UTC
+
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return datetime.now(UTC)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return text  # git's other forms ("<unix> +0000", RFC 2822): GitPython parses those
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _committer(repo: Any) -> Any:
+    """git's identity (environment, then config), or `reconciler` when git has none."""
+    import git
+
+    if os.environ.get("GIT_COMMITTER_NAME") or _has_config_identity(repo):
+        return None  # GitPython reads it from the environment and the config, like git
+    return git.Actor(*_FALLBACK_COMMITTER)
 
 
 def _has_config_identity(repo: Any) -> bool:
@@ -261,14 +315,6 @@ def _has_config_identity(repo: Any) -> bool:
         return bool(reader.get_value("user", "name", default="") and reader.get_value("user", "email", default=""))
     except Exception:
         return False
-
-
-def _git_stdin(repo: Any, args: list[str], data: bytes, env: dict[str, str] | None = None) -> str:
-    with tempfile.TemporaryFile() as handle:
-        handle.write(data)
-        handle.seek(0)
-        out = repo.git.execute(["git", *args], istream=handle, env=env)
-    return str(out).strip()
 
 
 # --- reading ---------------------------------------------------------------------------------

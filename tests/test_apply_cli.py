@@ -178,3 +178,36 @@ def test_too_many_removals_need_force(cli, repo: Path, clock) -> None:  # type: 
     forced = cli("--root", str(repo), "apply", "staging", "--force")
     assert forced.code == 0, forced.err
     assert not any(k.startswith("u") for k in conn.read()["access"]["users"])
+
+
+def test_a_lease_held_on_one_environment_does_not_stop_the_others(  # type: ignore[no-untyped-def]
+    cli, repo: Path, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("reconciler.connectors.embedded.LOCK_WAIT_S", 0.2)
+    conn = get_connector(load_repository(repo).envs["staging"], repo)
+    with conn.lock("ci-job-42", 60):
+        result = cli("--root", str(repo), "apply", "--yes", "--parallel", "3")
+    assert result.code == 1
+    assert [line.split(":")[0] for line in result.lines] == ["production", "sandbox"]
+    assert "staging: the live side is locked by ci-job-42" in result.err
+    live = {name: get_connector(spec, repo).read() for name, spec in load_repository(repo).envs.items()}
+    assert "applied" in live["production"] and "applied" in live["sandbox"] and "applied" not in live["staging"]
+
+
+def test_parallel_apply_reports_in_a_stable_order_and_records_one_commit_each(  # type: ignore[no-untyped-def]
+    cli, repo: Path, clock
+) -> None:
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-qm", "example")
+    result = cli("--root", str(repo), "apply", "--yes", "--parallel", "3")
+    assert result.code == 0, result.err
+    assert [line.split(":")[0] for line in result.lines] == ["production", "sandbox", "staging"]
+    subjects = git("log", "--format=%s", "--reverse", "reconciler/activity").splitlines()
+    assert [s.split(":")[0] for s in subjects] == ["apply production", "apply sandbox", "apply staging"]
+    assert git("status", "--porcelain") == "?? .reconciler/\n"

@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from reconciler.cli.options import emit, note, resolve_root, root_option, use_color
-from reconciler.errors import ApplyFailed, PlanError, SafetyError, StalePlanError, UsageError
+from reconciler.cli.options import emit, fleet_options, note, resolve_root, root_option, use_color
+from reconciler.errors import ApplyFailed, PlanError, ReconcilerError, SafetyError, StalePlanError, UsageError
 from reconciler.model import EnvironmentSpec
 
 LEASE_TTL_S = 300.0
@@ -36,16 +36,20 @@ def now() -> datetime:
 @click.option("--force", is_flag=True, help="Apply even when the safety checks refuse the removals.")
 @click.option("--message", metavar="TEXT", default=None, help="A note recorded with the apply in the activity log.")
 @click.option("--ticket", metavar="ID", default=None, help="The ticket this apply answers to, recorded with it.")
+@fleet_options
 @root_option
 def command(envs: tuple[str, ...], plan_file: str | None, yes: bool, force: bool, message: str | None,
-            ticket: str | None, root: str | None) -> int:
+            ticket: str | None, parallel: int | None, shard: tuple[int, int] | None, root: str | None) -> int:
     """Apply the changes that take the live side of ENV (default: every environment) to its YAML."""
+    if shard and plan_file:
+        raise UsageError("--shard selects environments to plan; a saved plan (--plan) already names them")
     return run_apply(resolve_root(root), envs, plan_file=plan_file, yes=yes, force=force, message=message,
-                     ticket=ticket)
+                     ticket=ticket, parallel=parallel, shard=shard)
 
 
 def run_apply(root: Path, envs: Sequence[str], *, plan_file: str | None = None, yes: bool = False,
-              force: bool = False, message: str | None = None, ticket: str | None = None) -> int:
+              force: bool = False, message: str | None = None, ticket: str | None = None,
+              parallel: int | None = None, shard: tuple[int, int] | None = None) -> int:
     from reconciler.cli.plan import git_revision, prepare, read_lives
     from reconciler.core.apply import build_plan, plan_id_of, safety_problems
     from reconciler.core.render import plan_text
@@ -53,8 +57,8 @@ def run_apply(root: Path, envs: Sequence[str], *, plan_file: str | None = None, 
     moment = now()
     revision = git_revision(root)
     if plan_file is None:
-        specs, _ = prepare(root, envs, None, follow_links=True)
-        lives = read_lives(root, specs, None)
+        specs, _ = prepare(root, envs, None, shard, follow_links=True)
+        lives = read_lives(root, specs, parallel)
         plan = build_plan(specs, lives, moment, revision)
         plan_id = plan_id_of(plan.checksum)
         unprotected_refusal(specs, yes)
@@ -72,7 +76,7 @@ def run_apply(root: Path, envs: Sequence[str], *, plan_file: str | None = None, 
         for reason in refusals[1:]:
             note(reason)
         raise SafetyError(f"{refusals[0]} (refused; rerun with --force if this is meant)")
-    _apply_all(root, plan, by_name, plan_id, revision, moment, message, ticket)
+    _apply_all(root, plan, by_name, plan_id, revision, moment, message, ticket, parallel)
     return 0
 
 
@@ -129,41 +133,42 @@ def _saved(root: Path, envs: Sequence[str], plan_file: str, revision: str | None
 
 
 def _apply_all(root: Path, plan: Any, specs: dict[str, EnvironmentSpec], plan_id: str, revision: str | None,
-               moment: datetime, message: str | None, ticket: str | None = None) -> None:
+               moment: datetime, message: str | None, ticket: str | None = None, parallel: int | None = None) -> None:
+    """Apply each environment's changes (several at once with `parallel`), then report in the plan's order."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from reconciler import activity
     from reconciler.cli.plan import progress
-    from reconciler.connectors import get_connector
 
     actor = activity.actor(root)
     git_log = GitRecorder(root, revision, actor, ticket, message)
-    holder = f"{actor}@{os.uname().nodename}:{os.getpid()}"
+    run = _EnvApply(root, specs, plan_id, revision, moment, message, ticket, actor)
     failed: list[str] = []
-    with progress("applying", len(plan.environments)) as advance:
-        for env in plan.environments:
-            try:
-                if env.is_empty:
-                    emit(f"{env.name}: no changes")
+    errors: list[tuple[str, ReconcilerError]] = []
+    try:
+        with progress("applying", len(plan.environments)) as advance, \
+                ThreadPoolExecutor(max_workers=max(1, min(parallel or 1, len(plan.environments) or 1))) as pool:
+            futures = [pool.submit(run, env) for env in plan.environments]
+            for env, future in zip(plan.environments, futures, strict=True):
+                try:
+                    outcome = future.result()
+                except ReconcilerError as e:  # e.g. a lease held elsewhere: the others still finish
+                    errors.append((env.name, e))
                     continue
-                connector = get_connector(specs[env.name], root)
-                record: dict[str, Any] = {"revision": revision, "plan_id": plan_id, "at": moment.isoformat(),
-                                          "actor": actor, "live_fingerprint": env.live_fingerprint}
-                if message:
-                    record["message"] = message
-                if ticket:
-                    record["ticket"] = ticket
-                with connector.lock(holder, LEASE_TTL_S):
-                    try:
-                        connector.apply_changes(list(env.changes), record=record)
-                    except Exception as e:
-                        reason = _report_failure(connector, env, record, e)
-                        git_log.apply(env, "failed", f"failed: {reason}")
-                        failed.append(env.name)
-                        continue
-                count = len(env.changes)
-                emit(f"{env.name}: applied {count} change{'s' if count != 1 else ''} ({plan_id})")
-                git_log.apply(env, "applied", f"applied {count} change{'s' if count != 1 else ''} ({plan_id})")
-            finally:
-                advance()
+                finally:
+                    advance()
+                _report(env, outcome, git_log)
+                if outcome.failed:
+                    failed.append(env.name)
+    finally:
+        git_log.flush()  # whatever was applied is recorded, even when something above raised
+    if errors and not failed:
+        for _, e in errors[1:]:
+            note(f"error: {e}")
+        raise errors[0][1]
+    for name, e in errors:
+        note(f"error: {e}")
+        failed.append(name)
     if failed:
         total = len(plan.environments)
         which = ", ".join(failed)
@@ -173,37 +178,110 @@ def _apply_all(root: Path, plan: Any, specs: dict[str, EnvironmentSpec], plan_id
         )
 
 
+def _report(env: Any, outcome: _Outcome, git_log: GitRecorder) -> None:
+    for line in outcome.lines:
+        emit(line)
+    for line in outcome.notes:
+        note(line)
+    if outcome.summary:
+        git_log.apply(env, "failed" if outcome.failed else "applied", outcome.summary)
+
+
+class _Outcome:
+    """What one environment's apply printed and whether it failed (printed later, in the plan's order)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.notes: list[str] = []
+        self.summary = ""
+        self.failed = False
+
+
+class _EnvApply:
+    """Applies one environment's changes under its lease; safe to run for several environments at once."""
+
+    def __init__(self, root: Path, specs: dict[str, EnvironmentSpec], plan_id: str, revision: str | None,
+                 moment: datetime, message: str | None, ticket: str | None, actor: str) -> None:
+        self.root, self.specs, self.plan_id, self.revision = root, specs, plan_id, revision
+        self.moment, self.message, self.ticket, self.actor = moment, message, ticket, actor
+        self.holder = f"{actor}@{os.uname().nodename}:{os.getpid()}"
+
+    def __call__(self, env: Any) -> _Outcome:
+        from reconciler.connectors import get_connector
+
+        outcome = _Outcome()
+        if env.is_empty:
+            outcome.lines.append(f"{env.name}: no changes")
+            return outcome
+        connector = get_connector(self.specs[env.name], self.root)
+        record = self.record(env)
+        with connector.lock(self.holder, LEASE_TTL_S):
+            try:
+                connector.apply_changes(list(env.changes), record=record)
+            except Exception as e:
+                reason = _report_failure(connector, env, record, e, outcome.notes)
+                outcome.failed, outcome.summary = True, f"failed: {reason}"
+                return outcome
+        count = len(env.changes)
+        done = f"applied {count} change{'s' if count != 1 else ''} ({self.plan_id})"
+        outcome.lines.append(f"{env.name}: {done}")
+        outcome.summary = done
+        return outcome
+
+    def record(self, env: Any) -> dict[str, Any]:
+        record: dict[str, Any] = {"revision": self.revision, "plan_id": self.plan_id, "at": self.moment.isoformat(),
+                                  "actor": self.actor, "live_fingerprint": env.live_fingerprint}
+        if self.message:
+            record["message"] = self.message
+        if self.ticket:
+            record["ticket"] = self.ticket
+        return record
+
+
 class GitRecorder:
     """Records each environment's apply on the `reconciler/activity` branch; notes once when there is no git."""
 
     def __init__(self, root: Path, revision: str | None, actor: str, ticket: str | None, message: str | None) -> None:
         self.root, self.revision, self.actor, self.ticket, self.message = root, revision, actor, ticket, message
         self.noted = False
+        self.pending: list[Any] = []
 
     def apply(self, env: Any, outcome: str, summary: str) -> None:
+        """Queue the record of one environment's apply (`flush` writes the queue with one git process)."""
+        from reconciler.activity import Entry
         from reconciler.core.render import change_line
 
         lines = "\n".join(change_line(c) for c in env.changes)
         body = f"{self.message}\n\n{lines}" if self.message else lines
-        self.record(env.name, outcome, f"apply {env.name}: {summary}", body)
+        self.pending.append(Entry(env.name, self.revision, outcome, self.actor, self.ticket,
+                                  f"apply {env.name}: {summary}", body))
 
     def record(self, env: str, outcome: str, subject: str, body: str) -> None:
+        from reconciler.activity import Entry
+
+        self.pending.append(Entry(env, self.revision, outcome, self.actor, self.ticket, subject, body))
+        self.flush()
+
+    def flush(self) -> None:
         from reconciler import activity
         from reconciler.errors import GitError
 
-        try:
-            sha = activity.record(self.root, environment=env, revision=self.revision, outcome=outcome,
-                                  actor=self.actor, ticket=self.ticket, subject=subject, body=body)
-        except GitError as e:  # the live side is changed either way; say that git did not record it
-            note(f"{env}: no git record was written: {e}")
+        entries, self.pending = self.pending, []
+        if not entries:
             return
-        if sha is None and not self.noted:
+        try:
+            shas = activity.record_many(self.root, entries)
+        except GitError as e:  # the live side is changed either way; say that git did not record it
+            note(f"{', '.join(e.environment for e in entries)}: no git record was written: {e}")
+            return
+        if shas is None and not self.noted:
             self.noted = True
             note(activity.NO_GIT_NOTE)
 
 
-def _report_failure(connector: Any, env: Any, record: dict[str, Any], error: Exception) -> str:
-    """Print which changes were applied, which failed and which were not attempted; record it; the reason."""
+def _report_failure(connector: Any, env: Any, record: dict[str, Any], error: Exception, notes: list[str]) -> str:
+    """Say which changes were applied, which failed and which were not attempted (into `notes`);
+    record it on the live activity log; return the reason."""
     from reconciler.core.apply import failure_outcome
     from reconciler.core.render import change_line
 
@@ -214,11 +292,11 @@ def _report_failure(connector: Any, env: Any, record: dict[str, Any], error: Exc
     def listed(changes: Sequence[Any]) -> str:
         return "; ".join(change_line(c) for c in changes) or "none"
 
-    note(f"{env.name}: apply failed")
-    note(f"applied: {listed(outcome.applied) if outcome.known else 'unknown (the connector did not say)'}")
+    notes.append(f"{env.name}: apply failed")
+    notes.append(f"applied: {listed(outcome.applied) if outcome.known else 'unknown (the connector did not say)'}")
     failed = change_line(outcome.failed) if outcome.failed is not None else "the apply"
-    note(f"failed: {failed} ({outcome.reason})")
-    note(f"not attempted: {listed(outcome.not_attempted)}")
+    notes.append(f"failed: {failed} ({outcome.reason})")
+    notes.append(f"not attempted: {listed(outcome.not_attempted)}")
     if outcome.rolled_back:
-        note(f"rolled back (made, then undone with the failed change): {listed(outcome.rolled_back)}")
+        notes.append(f"rolled back (made, then undone with the failed change): {listed(outcome.rolled_back)}")
     return str(outcome.reason)
