@@ -187,3 +187,23 @@ def test_drift_compares_with_the_yaml_of_the_applied_revision(cli, repo: Path,  
     assert result.code == 2
     drift = json.loads(result.out)["environments"][0]["drift"]
     assert drift == [{"path": "schedule.nightly", "before": True, "after": False}]
+
+
+def test_import_roles_and_the_hosted_version(cli, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    def edit(doc: dict[str, Any]) -> None:
+        doc["access"]["roles"]["scheduler"]["approve_schedule"] = "allow"
+        doc["access"]["roles"]["auditor"] = {"view_section_integration_status": "allow"}
+        doc["version"] = "E.1506.0"
+
+    console_edit(applied, "production", edit)
+    assert cli("--root", str(applied), "drift", "production").code == 2
+    result = cli("--root", str(applied), "import", "production")
+    assert result.code == 0, result.err
+    folder = applied / "environments" / "production"
+    environment = (folder / "environment.yaml").read_text()
+    assert "  version: E.1506.0\n" in environment and "# must match the folder name" in environment
+    access = (folder / "access.yaml").read_text()
+    assert "approve_schedule: allow" in access and "auditor:" in access
+    base = (applied / "environments" / "_base" / "access.yaml").read_text()
+    assert "auditor" not in base
+    assert cli("--root", str(applied), "plan", "production", "--at", AT, "--detailed-exitcode").code == 0

@@ -54,7 +54,9 @@ def run_import(root: Path, env: str) -> int:
         raise UsageError(f"{spec.name}: the live side is empty; nothing to import")
     folder = root / "environments" / spec.name
     written: list[str] = []
-    for kind, update in ((Kind.MERGE_SETTINGS, _merge_settings), (Kind.PHASES, _phases), (Kind.ACCESS, _access)):
+    kinds = ((Kind.ENVIRONMENT, _version), (Kind.MERGE_SETTINGS, _merge_settings), (Kind.PHASES, _phases),
+             (Kind.ACCESS, _access))
+    for kind, update in kinds:
         if _import_kind(folder, spec, kind, live, moment, update):
             written.append(f"environments/{spec.name}/{kind.filename}")
     if written:
@@ -295,17 +297,65 @@ def _same_phases(declared: Mapping[str, Mapping[str, Any]], live: Mapping[str, A
     return True
 
 
+def _roles(doc: Any, merged: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
+    """Live role permissions that differ from the merged YAML, written into this environment's file (an
+    overlay: `_base/` stays as it is); a permission live no longer has is removed where this file sets it."""
+    from ruamel.yaml.comments import CommentedMap
+
+    roles = (live.get("access") or {}).get("roles")
+    if not isinstance(roles, Mapping) or "roles" not in merged:
+        return False
+    declared = {str(role): dict(perms or {}) for role, perms in (merged.get("roles") or {}).items()}
+    wanted = {str(role): dict(perms or {}) for role, perms in roles.items()}
+    if wanted == declared:
+        return False
+    node = doc.get("roles")
+    if not isinstance(node, Mapping):
+        node = doc["roles"] = CommentedMap()
+    for role, perms in wanted.items():
+        for perm, value in perms.items():
+            if declared.get(role, {}).get(perm) != value:
+                _role_node(node, role)[perm] = value
+    for role, perms in declared.items():
+        for perm in perms:
+            if perm not in wanted.get(role, {}) and isinstance(node.get(role), Mapping) and perm in node[role]:
+                del node[role][perm]
+    return True
+
+
+def _role_node(roles: Any, role: str) -> Any:
+    from ruamel.yaml.comments import CommentedMap
+
+    if not isinstance(roles.get(role), Mapping):
+        roles[role] = CommentedMap()
+        roles[role].fa.set_flow_style()
+    return roles[role]
+
+
+def _version(doc: Any, merged: Mapping[str, Any], live: Mapping[str, Any], spec: EnvironmentSpec,
+             moment: dt.datetime) -> bool:
+    """The hosted version, when the YAML manages it (a cloud plan has none to adopt)."""
+    hosting = doc.get("hosting")
+    version = live.get("version")
+    declared = (merged.get("hosting") or {}).get("version")
+    if not isinstance(hosting, Mapping) or declared is None or version is None or str(version) == str(declared):
+        return False
+    hosting["version"] = str(version)
+    return True
+
+
 def _access(doc: Any, merged: Mapping[str, Any], live: Mapping[str, Any], spec: EnvironmentSpec,
             moment: dt.datetime) -> bool:
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+    roles_written = _roles(doc, merged, live)
     users = (live.get("access") or {}).get("users")
     if not isinstance(users, Mapping):
-        return False
+        return roles_written
     declared = {str(u["email"]): sorted(u.get("products") or []) for u in merged.get("users") or []}
     wanted = {email: sorted((item or {}).get("products") or []) for email, item in users.items()}
     if declared == wanted and "users" in merged:
-        return False
+        return roles_written
     if not isinstance(doc.get("users"), list):
         doc["users"] = CommentedSeq([_plain_phase(u) for u in merged.get("users") or []])
     seq = doc["users"]
