@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from reconciler.cli.options import emit, format_option, resolve_root, root_option
+from reconciler.cli.options import emit, fleet_options, format_option, resolve_root, root_option
 from reconciler.model import EnvironmentSpec
 
 FORMAT_VERSION = 1
@@ -27,17 +27,20 @@ CLOSED_REQUESTS = ("Completed", "Cancelled", "Unable to Complete")
               help="The instant to report on (ISO 8601; without an offset, the environment's time zone). "
                    "Default: now.")
 @format_option("text", "json")
+@fleet_options
 @root_option
-def command(envs: tuple[str, ...], at_text: str | None, fmt: str, root: str | None) -> int:
+def command(envs: tuple[str, ...], at_text: str | None, fmt: str, parallel: int | None,
+            shard: tuple[int, int] | None, root: str | None) -> int:
     """Show the status of ENV (default: every environment)."""
-    return run_status(resolve_root(root), envs, at_text=at_text, fmt=fmt)
+    return run_status(resolve_root(root), envs, at_text=at_text, fmt=fmt, parallel=parallel, shard=shard)
 
 
-def run_status(root: Path, envs: Sequence[str], *, at_text: str | None = None, fmt: str = "text") -> int:
+def run_status(root: Path, envs: Sequence[str], *, at_text: str | None = None, fmt: str = "text",
+               parallel: int | None = None, shard: tuple[int, int] | None = None) -> int:
     from reconciler.cli.plan import prepare, read_lives
 
-    specs, at = prepare(root, envs, at_text)
-    lives = read_lives(root, specs, None)
+    specs, at = prepare(root, envs, at_text, shard)
+    lives = read_lives(root, specs, parallel)
     results = [environment_status(spec, lives[spec.name], at) for spec in specs]
     if fmt == "json":
         emit(json.dumps({"format_version": FORMAT_VERSION, "at": at.isoformat(), "environments": results},
