@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -349,3 +349,18 @@ _OPS = {
     "comment": _comment,
     "drop_comment": _drop_comment,
 }
+
+
+def keep_if_valid(root: Path, old: Mapping[str, bytes | None], problems: Callable[[], Iterable[Any]]) -> None:
+    """Keep the files just written if `problems()` finds no error; else put every file back (`old`, from
+    `write_texts`) and refuse with the first error, so a refused edit leaves nothing behind."""
+    from reconciler.model import Severity
+
+    try:
+        errors = [p for p in problems() if p.severity is Severity.ERROR]
+    except Exception:
+        restore(root, old)
+        raise
+    if errors:
+        restore(root, old)
+        raise ConfigError(f"the edit would leave the YAML invalid ({errors[0]}); nothing written")

@@ -34,14 +34,11 @@ class WorkTree:
 
 def open_work_tree(root: Path) -> WorkTree | None:
     """The work tree holding `root`, or None when it is not in one."""
-    import git
+    from reconciler.activity import open_repo
 
-    try:
-        repo = git.Repo(root, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+    repo = open_repo(root)
+    if repo is None:
         return None
-    except git.GitError as e:
-        raise GitError(f"{root}: cannot open its git repository: {_one_line(e)}") from e
     if repo.bare or repo.working_tree_dir is None:
         return None
     return WorkTree(repo, Path(repo.working_tree_dir).resolve())

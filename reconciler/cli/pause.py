@@ -182,15 +182,7 @@ def _check_written(root: Path, env: str, target: Target, old: Mapping[str, bytes
     from reconciler import edit
     from reconciler.cli.validate import collect_problems
 
-    try:
-        problems, _ = collect_problems(root, [env], at=target.moment)
-    except Exception:
-        edit.restore(root, old)
-        raise
-    errors = [p for p in problems if p.severity is Severity.ERROR]
-    if errors:
-        edit.restore(root, old)
-        raise ConfigError(f"the edit would leave the YAML invalid ({errors[0]}); nothing written")
+    edit.keep_if_valid(root, old, lambda: collect_problems(root, [env], at=target.moment)[0])
 
 
 def _record(root: Path, target: Target, outcome: str, subject: str, body: str, ticket: str | None) -> None:

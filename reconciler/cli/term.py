@@ -135,15 +135,7 @@ def write_checked(root: Path, changes: Changes) -> list[str]:
     if not texts:
         return []
     old = edit.write_texts(root, texts)
-    try:
-        problems, _ = collect_problems(root, [])
-    except Exception:
-        edit.restore(root, old)
-        raise
-    errors = [p for p in problems if p.severity is Severity.ERROR]
-    if errors:
-        edit.restore(root, old)
-        raise ConfigError(f"the edit would leave the YAML invalid ({errors[0]}); nothing written")
+    edit.keep_if_valid(root, old, lambda: collect_problems(root, [])[0])
     return list(texts)
 
 
