@@ -782,3 +782,15 @@ def test_property_fast_expansion_equals_dateutil(
     first, after = datetime(year, 1, 1), datetime(year + 1, 1, 1)
     expected = rrulestr(rule, dtstart=dtstart).between(first, after, inc=True)
     assert fast == tuple(d for d in expected if d < after)
+
+
+def test_a_window_longer_than_its_repeat_interval_is_one_stretch() -> None:
+    """Monday's 24h01m occurrence runs into Tuesday's: active once, one start and one end."""
+    weekly = {"id": "long", "reason": "r", "every": "FREQ=WEEKLY;BYDAY=MO,TU", "start": "00:00",
+              "duration": "1441m", "timezone": "America/Chicago", "pause": ["nightly"]}
+    timeline = make_timeline([weekly])
+    inside = at("2026-10-27T01:00-05:00")  # Tuesday 01:00: both occurrences cover it
+    assert [o.window.id for o in timeline.active_windows(inside)] == ["long"]
+    [only] = timeline.occurrences(at("2026-10-26T00:00-05:00"), at("2026-10-28T12:00-05:00"))
+    assert (only.local_start.isoformat(), only.local_end.isoformat()) == (
+        "2026-10-26T00:00:00-05:00", "2026-10-28T00:01:00-05:00")

@@ -266,7 +266,19 @@ def _recurring(window: Window, lo: datetime, hi: datetime) -> list[Span]:
             end = start + duration
             if start < hi and end >= lo and (until is None or start <= until):
                 found.append((start, end, window))
-    return found
+    return _joined(found)
+
+
+def _joined(found: list[Span]) -> list[Span]:
+    """One window's spans by start, with those that overlap or touch made one (a window longer than its
+    repeat interval is one stretch: active once, starting and ending once)."""
+    joined: list[Span] = []
+    for start, end, window in found:
+        if joined and start <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(end, joined[-1][1]), window)
+        else:
+            joined.append((start, end, window))
+    return joined
 
 
 def clusters(spans: list[Span]) -> Iterator[list[Span]]:
