@@ -252,8 +252,6 @@ def test_the_whole_loop(rehearsal: Rehearsal) -> None:
     assert entries[5]["files"] == ["environments/production/merge-settings.yaml"]
 
 
-@pytest.mark.xfail(strict=True, reason="an adopted console edit stays drift once the import is committed: an apply "
-                   "with nothing to change does not move the applied revision drift compares against")
 def test_adopted_edit_is_no_longer_drift_once_committed_and_applied(rehearsal: Rehearsal) -> None:
     run, repo = rehearsal, rehearsal.repo
     console(rehearsal.server, "production", {"merges.sections.on_delete": "delete"})

@@ -51,7 +51,8 @@ def run_drift(root: Path, envs: Sequence[str], *, fmt: str = "text", parallel: i
     specs, _ = prepare(root, envs, None, shard)
     lives = read_lives(root, specs, parallel)
     applied_specs = specs_at_applied_revisions(root, specs, lives)
-    results = [environment_drift(applied_specs.get(spec.name, spec), lives[spec.name]) for spec in specs]
+    results = [environment_drift(applied_specs.get(spec.name, spec), lives[spec.name], current=spec)
+               for spec in specs]
     if fmt == "json":
         emit(json.dumps({"format_version": FORMAT_VERSION, "environments": results}, indent=2, default=str))
     else:
@@ -108,15 +109,23 @@ def _repository_at(root: Path, revision: str) -> Any:
         return load_repository(Path(tmp))
 
 
-def environment_drift(spec: EnvironmentSpec, live: Mapping[str, Any]) -> dict[str, Any]:
-    """{"name", "applied", "drift": [{"path", "before", "after"}]} for one environment."""
+def environment_drift(spec: EnvironmentSpec, live: Mapping[str, Any], *,
+                      current: EnvironmentSpec | None = None) -> dict[str, Any]:
+    """{"name", "applied", "drift": [{"path", "before", "after"}]} for one environment.
+
+    `spec` is the YAML at the applied revision; `current`, when it is another, the YAML now: a live
+    value that the YAML now also holds (a console edit adopted by `import` and merged) is not drift."""
     applied = live.get("applied")
     if not isinstance(applied, Mapping) or not applied.get("at"):
         return {"name": spec.name, "applied": None, "drift": []}
     at = datetime.fromisoformat(str(applied["at"]))
     before = baseline(spec, live, at)
-    after = comparable_live(live, before)
-    return {"name": spec.name, "applied": dict(applied), "drift": diff(before, after)}
+    moved = diff(before, comparable_live(live, before))
+    if current is not None and current is not spec and moved:
+        now_desired = baseline(current, live, at)
+        still = {d["path"] for d in diff(now_desired, comparable_live(live, now_desired))}
+        moved = [d for d in moved if d["path"] in still]
+    return {"name": spec.name, "applied": dict(applied), "drift": moved}
 
 
 def baseline(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime) -> dict[str, Any]:
