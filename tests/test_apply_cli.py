@@ -211,3 +211,21 @@ def test_parallel_apply_reports_in_a_stable_order_and_records_one_commit_each(  
     subjects = git("log", "--format=%s", "--reverse", "reconciler/activity").splitlines()
     assert [s.split(":")[0] for s in subjects] == ["apply production", "apply sandbox", "apply staging"]
     assert git("status", "--porcelain") == "?? .reconciler/\n"
+
+
+def test_a_window_boundary_apply_names_the_window_and_its_ticket(cli, repo: Path, clock) -> None:  # type: ignore[no-untyped-def]
+    """DESIGN §1: merges go off before the window and back on after it, with a comment naming the ticket."""
+    assert cli("--root", str(repo), "apply", "--yes").code == 0
+    clock(datetime(2026, 12, 5, 20, 30, tzinfo=CHICAGO))
+    assert cli("--root", str(repo), "apply", "production", "--yes").code == 0
+    clock(datetime(2026, 12, 6, 3, 45, tzinfo=CHICAGO))
+    plan = json.loads(cli("--root", str(repo), "plan", "production", "--at", "2026-12-06T03:45",
+                          "--format", "json").out)
+    becauses = {c["path"]: c.get("because") for c in plan["environments"][0]["changes"]}
+    assert becauses == {"schedule.nightly": "maintenance window banner-upgrade-2026-12 (SUP-1234) ended",
+                        "schedule.realtime": "maintenance window banner-upgrade-2026-12 (SUP-1234) ended"}
+    assert cli("--root", str(repo), "apply", "production", "--yes").code == 0
+    activity = get_connector(load_repository(repo).envs["production"], repo).read()["activity"]
+    paused, resumed = activity[-2]["message"], activity[-1]["message"]
+    assert paused == "maintenance window banner-upgrade-2026-12 (SUP-1234)"
+    assert resumed == "maintenance window banner-upgrade-2026-12 (SUP-1234) ended"

@@ -231,8 +231,9 @@ class _EnvApply:
     def record(self, env: Any) -> dict[str, Any]:
         record: dict[str, Any] = {"revision": self.revision, "plan_id": self.plan_id, "at": self.moment.isoformat(),
                                   "actor": self.actor, "live_fingerprint": env.live_fingerprint}
-        if self.message:
-            record["message"] = self.message
+        reasons = "; ".join(dict.fromkeys(c.because for c in env.changes if c.because))
+        if self.message or reasons:  # a window's apply names the window and its ticket on the activity log
+            record["message"] = "; ".join(m for m in (self.message, reasons) if m)
         if self.ticket:
             record["ticket"] = self.ticket
         return record

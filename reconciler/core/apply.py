@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.core.desired import desired_state, managed_parts
@@ -84,16 +84,38 @@ def failure_outcome(changes: Sequence[Change], error: BaseException) -> ApplyOut
 
 def plan_one(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime, revision: str | None) -> EnvPlan:
     """One environment's plan at `at`: the effective desired state against `live`."""
-    eff = effective(desired_state(spec), Timeline.from_spec(spec), at)
+    timeline = Timeline.from_spec(spec)
+    eff = effective(desired_state(spec), timeline, at)
     return plan_environment(
         spec.name,
         eff.state,
         live,
-        because=eff.because,
+        because={**resumed_because(timeline, eff.state, at, eff.because), **eff.because},
         sis=str(spec.config.get("sis") or "banner"),
         revision=revision,
         managed=managed_parts(spec),
     )
+
+
+RESUME_LOOKBACK = timedelta(days=31)
+
+
+def resumed_because(
+    timeline: Timeline, state: Mapping[str, Any], at: datetime, forced: Mapping[str, str]
+) -> dict[str, str]:
+    """For a schedule that is on and not forced off: the window whose end turned it back on (the latest
+    to end before `at` that paused it), so the plan and the activity log name it and its ticket."""
+    schedule = state.get("schedule")
+    if not isinstance(schedule, Mapping) or not timeline.windows:
+        return {}
+    ended = [o for o in timeline.occurrences(at - RESUME_LOOKBACK, at) if o.end <= at]
+    out: dict[str, str] = {}
+    for name, on in schedule.items():
+        path = f"schedule.{name}"
+        last = max((o for o in ended if name in o.window.pause), key=lambda o: o.end, default=None)
+        if on is True and path not in forced and last is not None:
+            out[path] = f"{last.window.label} ended"
+    return out
 
 
 def build_plan(
