@@ -97,7 +97,7 @@ def main() -> None:
         try:
             point_at(root, url)
             offset = 0
-            first, code = run(root, env, "apply", "--yes")
+            first, code = run(root, env, "apply", "--yes", "--parallel", "16")
             took_ms = server_ms(log, offset)
             counts, offset = requests_since(log, offset)
             print(f"first apply of {count} environments over http: {first:.2f} s (exit {code}); "
@@ -115,7 +115,7 @@ def main() -> None:
                   f"server time (median): {took_ms}")
             for path in (root / "environments").glob("college-*/merge-settings.yaml"):
                 path.write_text(path.read_text().replace("allow_empty: true", "allow_empty: false"))
-            took, code = run(root, env, "apply", "--yes")
+            took, code = run(root, env, "apply", "--yes", "--parallel", "16")
             counts, offset = requests_since(log, offset)
             writes = counts.get("POST /changes", 0)
             print(f"apply changing one setting in each of {count} environments: {took:.2f} s (exit {code}); "

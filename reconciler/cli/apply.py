@@ -18,6 +18,8 @@ from reconciler.errors import ApplyFailed, PlanError, ReconcilerError, SafetyErr
 from reconciler.model import EnvironmentSpec
 
 LEASE_TTL_S = 300.0
+DEFAULT_PARALLEL = 4
+"""Environments applied at once without --parallel (each under its own lease)."""
 
 
 def now() -> datetime:
@@ -145,9 +147,9 @@ def _apply_all(root: Path, plan: Any, specs: dict[str, EnvironmentSpec], plan_id
     run = _EnvApply(root, specs, plan_id, revision, moment, message, ticket, actor)
     failed: list[str] = []
     errors: list[tuple[str, ReconcilerError]] = []
+    workers = max(1, min(parallel or DEFAULT_PARALLEL, len(plan.environments) or 1))
     try:
-        with progress("applying", len(plan.environments)) as advance, \
-                ThreadPoolExecutor(max_workers=max(1, min(parallel or 1, len(plan.environments) or 1))) as pool:
+        with progress("applying", len(plan.environments)) as advance, ThreadPoolExecutor(workers) as pool:
             futures = [pool.submit(run, env) for env in plan.environments]
             for env, future in zip(plan.environments, futures, strict=True):
                 try:
