@@ -320,6 +320,7 @@ def _has_config_identity(repo: Any) -> bool:
 # --- reading ---------------------------------------------------------------------------------
 
 _SEP = "\x1e"
+_END = "\x1f"
 
 
 def read_records(root: Path, *, environment: str | None = None, since: datetime | None = None) -> list[ActivityRecord]:
@@ -408,7 +409,7 @@ def folder_history(repo: Any, folder: str) -> list[Revision]:
     if _head(repo) is None:
         return []
     args = ["--first-parent", "--diff-merges=first-parent", "--reverse", "--raw", "--no-abbrev",
-            "--no-renames", "--format=" + _SEP + "%H%x00%aI%x00%an <%ae>%x00%s", "HEAD", "--", folder]
+            "--no-renames", "--format=" + _SEP + "%H%x00%aI%x00%an <%ae>%x00%s%x00%b" + _END, "HEAD", "--", folder]
     try:
         out = str(repo.git.execute(["git", "-c", "core.quotePath=false", "log", *args],
                                    strip_newline_in_stdout=False))
@@ -427,9 +428,9 @@ def _head(repo: Any) -> str | None:
 
 
 def _revision(chunk: str) -> Revision | None:
-    header, _, rest = chunk.partition("\n")
+    header, _, rest = chunk.partition(_END)
     parts = header.split("\x00")
-    if len(parts) != 4:
+    if len(parts) != 5:
         return None
     files: list[FileChange] = []
     for row in rest.splitlines():
@@ -441,8 +442,15 @@ def _revision(chunk: str) -> Revision | None:
             continue
         blob = None if fields[4].startswith("D") or set(fields[3]) == {"0"} else fields[3]
         files.append(FileChange(path, blob))
-    sha, at, author, subject = parts
-    return Revision(sha, datetime.fromisoformat(at), author, subject, tuple(files))
+    sha, at, author, subject, body = parts
+    return Revision(sha, datetime.fromisoformat(at), author, _why(subject, body), tuple(files))
+
+
+def _why(subject: str, body: str) -> str:
+    """The subject; for a merge (`Merge pull request #12 from …`), with the first line of its body, where
+    the pull request's title or the reason stands."""
+    first = next((line.strip() for line in body.splitlines() if line.strip()), "")
+    return f"{subject}: {first}" if subject.startswith("Merge ") and first else subject
 
 
 def read_blobs(repo: Any, shas: Iterable[str]) -> dict[str, bytes]:

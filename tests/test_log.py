@@ -273,3 +273,20 @@ def test_a_removed_environment_shows_its_settings_removed(repo: Path, history: d
     entries = json.loads(cli("--root", str(repo), "log", "sandbox", "--format", "json").out)
     assert entries[0]["sha"] == sha
     assert entries[0]["changes"] and all(c["after"] is None for c in entries[0]["changes"])
+
+
+def test_a_merged_pull_request_shows_its_title(repo: Path, history: dict[str, str], cli) -> None:
+    """GitHub's merge commit says only "Merge pull request #…"; the reason is the first line of its body."""
+    git(repo, "checkout", "-q", "-b", "roll")
+    edit(repo, "staging/merge-settings.yaml", "realtime: false ", "realtime: true ")
+    commit(repo, "staging: real-time on again", "2026-10-21T09:00:00+00:00")
+    git(repo, "checkout", "-q", "main")
+    when = "2026-10-22T09:00:00+00:00"
+    git(repo, "merge", "-q", "--no-ff", "roll", "-m", "Merge pull request #12 from registrar/roll",
+        "-m", "Real-time merges back on after the SIS upgrade (REG-42)",
+        env={"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when})
+    entries = json.loads(cli("--root", str(repo), "log", "staging", "--format", "json").out)
+    assert entries[0]["message"] == ("Merge pull request #12 from registrar/roll: "
+                                     "Real-time merges back on after the SIS upgrade (REG-42)")
+    assert [(c["path"], c["before"], c["after"]) for c in entries[0]["changes"]] == [
+        ("schedule.realtime", False, True)]
