@@ -7,6 +7,7 @@ their schema, so they may trust shapes and formats.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
@@ -268,6 +269,9 @@ def cloud_version(spec: EnvironmentSpec, specs: Mapping[str, EnvironmentSpec], _
 
 def secret_problems(doc: Document) -> list[Problem]:
     """Secrets in one document: run at load time, so the warm cache keeps the answer."""
+    text = json.dumps(doc.data, default=str)  # every key and value at once: most documents hold no suspect
+    if not _SECRET_KEY.search(text) and not _SECRET_VALUE.search(text):
+        return []
     found: list[Problem] = []
     for path, key, value in _walk(doc.data, ()):
         if key is not None and key not in _ALLOWED_KEYS and _SECRET_KEY.search(key):
