@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from pathlib import Path
 
 from reconciler.connectors.base import Connector
@@ -32,6 +31,8 @@ def get_connector(spec: EnvironmentSpec, root: Path) -> Connector:
         from reconciler.connectors.http import HttpConnector
 
         return HttpConnector(spec, root)
+    from importlib.metadata import entry_points  # only for a plugin: it reads every installed package
+
     found = [ep for ep in entry_points(group=GROUP) if ep.name == name]
     if not found:
         have = ", ".join(sorted({*BUILT_IN, *(ep.name for ep in entry_points(group=GROUP))}))

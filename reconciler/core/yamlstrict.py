@@ -13,9 +13,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from reconciler.model import Mark, Path_
+
+yaml: Any = None
+"""PyYAML, imported by the first parse (`_pyyaml`): a warm run, served from the cache, parses nothing."""
 
 MAX_BYTES = 1 << 20
 # Anchors, aliases and tags can only be written with these characters; text without them
@@ -23,7 +24,18 @@ MAX_BYTES = 1 << 20
 _MAY_HOLD_REFUSED = re.compile(r"[&*!]")
 MAX_DEPTH = 64
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _pyyaml() -> Any:
+    global yaml, _Loader
+    if yaml is None:
+        import yaml as module
+
+        yaml, _Loader = module, getattr(module, "CSafeLoader", module.SafeLoader)
+    return yaml
+
+
+_Loader: Any = None
 
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _TRUES = frozenset({"true", "True", "TRUE"})
@@ -93,6 +105,7 @@ def decode(raw: bytes, file: str) -> str:
 
 def parse(raw: bytes, file: str) -> Parsed:
     """Parse one strict-dialect document; raise DialectError at the first violation."""
+    _pyyaml()
     text = decode(raw, file)
     if not _MAY_HOLD_REFUSED.search(text):
         return _parse_composed(text, file)
