@@ -244,7 +244,7 @@ class _Loader:
 
     def build(
         self, kind: Kind, base: tuple[str, bytes] | None, own: tuple[str, bytes] | None
-    ) -> dict[str, object]:
+    ) -> dict[str, Any]:
         parsed_base = self._parse_base(kind, base) if base else None
         parsed_own = self._parse(kind, *own) if own else None
         failed = [p for p in (parsed_base, parsed_own) if isinstance(p, Problem)]
@@ -309,7 +309,7 @@ def _start_worker(root: Path) -> None:
     _worker = _Loader(root, DocumentCache())
 
 
-def _build_one(job: tuple[str, tuple[str, bytes] | None, tuple[str, bytes] | None]) -> dict[str, object]:
+def _build_one(job: tuple[str, tuple[str, bytes] | None, tuple[str, bytes] | None]) -> dict[str, Any]:
     assert _worker is not None
     kind, base, own = job
     return _worker.build(Kind(kind), base, own)

@@ -165,11 +165,11 @@ def _apply_all(root: Path, plan: Any, specs: dict[str, EnvironmentSpec], plan_id
     finally:
         git_log.flush()  # whatever was applied is recorded, even when something above raised
     if errors and not failed:
-        for _, e in errors[1:]:
-            note(f"error: {e}")
+        for _, other in errors[1:]:
+            note(f"error: {other}")
         raise errors[0][1]
-    for name, e in errors:
-        note(f"error: {e}")
+    for name, error in errors:
+        note(f"error: {error}")
         failed.append(name)
     if failed:
         total = len(plan.environments)

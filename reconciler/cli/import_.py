@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -338,7 +338,7 @@ def _version(doc: Any, merged: Mapping[str, Any], live: Mapping[str, Any], spec:
     hosting = doc.get("hosting")
     version = live.get("version")
     declared = (merged.get("hosting") or {}).get("version")
-    if not isinstance(hosting, Mapping) or declared is None or version is None or str(version) == str(declared):
+    if not isinstance(hosting, MutableMapping) or declared is None or version is None or str(version) == str(declared):
         return False
     hosting["version"] = str(version)
     return True

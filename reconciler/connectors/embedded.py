@@ -176,13 +176,13 @@ class LiveStore:
         """A connection to the store: a fresh one, or with `keep_open` one per thread for this store's life
         (closing the last connection checkpoints the WAL, which costs more than the transaction itself)."""
         if not self.keep_open:
-            with closing(self._open()) as conn:
-                yield conn
+            with closing(self._open()) as fresh:
+                yield fresh
             return
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._open()
-        yield conn
+        kept: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if kept is None:
+            kept = self._local.conn = self._open()
+        yield kept
 
     def _open(self) -> sqlite3.Connection:
         conn = open_store(self.path)

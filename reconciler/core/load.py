@@ -127,7 +127,7 @@ class SchemaSet:
 
         formats = {name: _string_only(check) for name, check in FORMATS.items()}
         return {
-            name: fastjsonschema.compile(schema, formats=formats, use_default=False)
+            name: fastjsonschema.compile(dict(schema), formats=formats, use_default=False)
             for name, schema in self.schemas.items()
         }
 
