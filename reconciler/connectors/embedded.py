@@ -163,13 +163,16 @@ class LiveStore:
     transaction (`with store.transaction() as conn:`), so a caller can combine them atomically."""
 
     def __init__(self, path: Path, env: str, *, clock: Callable[[], float] = time.time,
-                 sync_each_commit: bool = True, keep_open: bool = False) -> None:
+                 sync_each_commit: bool = True, keep_open: bool = False,
+                 connections: threading.local | None = None) -> None:
+        """`keep_open`: one connection per thread for this store's life; `connections`: one per thread
+        shared by every store given the same object (a server keeps one per worker thread)."""
         self.path = path
         self.env = env
         self.clock = clock
         self.sync_each_commit = sync_each_commit
-        self.keep_open = keep_open
-        self._local = threading.local()
+        self.keep_open = keep_open or connections is not None
+        self._local = connections if connections is not None else threading.local()
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:

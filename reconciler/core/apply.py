@@ -90,7 +90,7 @@ def plan_one(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime, revis
         spec.name,
         eff.state,
         live,
-        because={**resumed_because(timeline, eff.state, at, eff.because), **eff.because},
+        because={**resumed_because(timeline, eff.state, live, at), **eff.because},
         sis=str(spec.config.get("sis") or "banner"),
         revision=revision,
         managed=managed_parts(spec),
@@ -101,19 +101,20 @@ RESUME_LOOKBACK = timedelta(days=31)
 
 
 def resumed_because(
-    timeline: Timeline, state: Mapping[str, Any], at: datetime, forced: Mapping[str, str]
+    timeline: Timeline, state: Mapping[str, Any], live: Mapping[str, Any], at: datetime
 ) -> dict[str, str]:
-    """For a schedule that is on and not forced off: the window whose end turned it back on (the latest
-    to end before `at` that paused it), so the plan and the activity log name it and its ticket."""
+    """For a schedule that is off in live and on in the effective state: the window whose end turns it
+    back on (the latest to end before `at` that paused it), so the plan and the activity log name it."""
     schedule = state.get("schedule")
-    if not isinstance(schedule, Mapping) or not timeline.windows:
+    live_schedule = live.get("schedule")
+    if not isinstance(schedule, Mapping) or not isinstance(live_schedule, Mapping) or not timeline.windows:
         return {}
     ended = [o for o in timeline.occurrences(at - RESUME_LOOKBACK, at) if o.end <= at]
     out: dict[str, str] = {}
     for name, on in schedule.items():
         path = f"schedule.{name}"
         last = max((o for o in ended if name in o.window.pause), key=lambda o: o.end, default=None)
-        if on is True and path not in forced and last is not None:
+        if on is True and live_schedule.get(name) is False and last is not None:
             out[path] = f"{last.window.label} ended"
     return out
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,10 @@ class Api:
         self.db_path = db_path
         self.clock = clock
         self.check_live = LiveChecker()
+        self.connections = threading.local()  # one store connection per worker thread, kept
 
     def store(self, env: str) -> LiveStore:
-        return LiveStore(self.db_path, env, clock=self.clock, sync_each_commit=False)
+        return LiveStore(self.db_path, env, clock=self.clock, sync_each_commit=False, connections=self.connections)
 
     # --- plumbing --------------------------------------------------------------------------
 
