@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_plan import run
 from bench_validate import PROJECT, make_fleet
 
 TOKEN_ENV = "RECONCILER_BENCH_TOKEN"
@@ -74,15 +75,6 @@ def server_ms(log: Path, offset: int) -> str:
     for m in ACCESS.finditer(log.read_text(errors="replace")[offset:]):
         times.setdefault(f"{m[1]} {m[2] or '(environment)'}", []).append(int(m[3]))
     return ", ".join(f"{k} {statistics.median(v):.0f} ms" for k, v in sorted(times.items()))
-
-
-def run(root: Path, env: dict[str, str], *args: str) -> tuple[float, int]:
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "reconciler", "--root", str(root), *args],
-                          env=env, capture_output=True, text=True)
-    if proc.returncode not in (0, 2):
-        print(proc.stderr.strip()[-400:], file=sys.stderr)
-    return time.perf_counter() - start, proc.returncode
 
 
 def main() -> None:

@@ -41,11 +41,9 @@ _IDENT = re.compile(r"^(?P<name>.*?)\s*<(?P<email>[^<>]*)>\s*$")
 
 
 @dataclass(frozen=True)
-class ActivityRecord:
-    """One commit of the activity branch, read back."""
+class Entry:
+    """One record to write on the activity branch."""
 
-    sha: str
-    at: datetime
     environment: str
     revision: str | None
     outcome: str
@@ -53,6 +51,14 @@ class ActivityRecord:
     ticket: str | None
     subject: str
     body: str
+
+
+@dataclass(frozen=True)
+class ActivityRecord(Entry):
+    """One commit of the activity branch, read back: the record, with its commit and time."""
+
+    sha: str
+    at: datetime
 
     @property
     def data(self) -> dict[str, Any]:
@@ -129,19 +135,6 @@ def _one_line(error: BaseException) -> str:
 
 
 # --- writing ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One record to write on the activity branch."""
-
-    environment: str
-    revision: str | None
-    outcome: str
-    actor: str
-    ticket: str | None
-    subject: str
-    body: str
 
 
 def record(root: Path, *, environment: str, revision: str | None, outcome: str, actor: str, ticket: str | None,
