@@ -134,7 +134,7 @@ def baseline(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime) -> di
     from reconciler.core.desired import desired_state
     from reconciler.core.timeline import Timeline, effective, thaw
 
-    state = thaw(effective(desired_state(spec), Timeline.from_spec(spec), at).state)
+    state = thaw(effective(desired_state(spec), Timeline.windows_of(spec), at).state)
     for blocked in plan_one(spec, live, at, None).blocked:
         target: Any = state
         for key in blocked.path.split("."):

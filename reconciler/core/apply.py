@@ -84,7 +84,7 @@ def failure_outcome(changes: Sequence[Change], error: BaseException) -> ApplyOut
 
 def plan_one(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime, revision: str | None) -> EnvPlan:
     """One environment's plan at `at`: the effective desired state against `live`."""
-    timeline = Timeline.from_spec(spec)
+    timeline = Timeline.windows_of(spec)
     eff = effective(desired_state(spec), timeline, at)
     return plan_environment(
         spec.name,

@@ -242,7 +242,7 @@ def _spec_items(
     return tuple(made)
 
 
-_BUILT: dict[int, tuple[EnvironmentSpec, Timeline]] = {}
+_BUILT: dict[tuple[int, bool], tuple[EnvironmentSpec, Timeline]] = {}
 
 
 """Timelines by spec identity (the spec is kept alive beside its timeline, so an id is never reused)."""
@@ -276,17 +276,28 @@ class Timeline:
     @classmethod
     def from_spec(cls, spec: EnvironmentSpec) -> Timeline:
         """The environment's timeline; built once per loaded spec (policy, plan and safety all ask)."""
-        built = _BUILT.get(id(spec))
+        return cls._cached(spec, whole=True)
+
+    @classmethod
+    def windows_of(cls, spec: EnvironmentSpec) -> Timeline:
+        """The environment's windows alone (no phases, no terms): all the effective state needs, and
+        cheaper for a fleet's plan. The whole timeline serves too, when it is built already."""
+        built = _BUILT.get((id(spec), True))
+        return built[1] if built is not None and built[0] is spec else cls._cached(spec, whole=False)
+
+    @classmethod
+    def _cached(cls, spec: EnvironmentSpec, *, whole: bool) -> Timeline:
+        built = _BUILT.get((id(spec), whole))
         if built is not None and built[0] is spec:
             return built[1]
         if len(_BUILT) >= _BUILT_MAX:
             _BUILT.clear()
-        timeline = cls._build(spec)
-        _BUILT[id(spec)] = (spec, timeline)
+        timeline = cls._build(spec, whole)
+        _BUILT[(id(spec), whole)] = (spec, timeline)
         return timeline
 
     @classmethod
-    def _build(cls, spec: EnvironmentSpec) -> Timeline:
+    def _build(cls, spec: EnvironmentSpec, whole: bool) -> Timeline:
         try:
             tz = get_zone(spec.timezone)
         except TimeInputError as e:
@@ -296,8 +307,8 @@ class Timeline:
             environment=spec.name,
             tz=tz,
             windows=_spec_items(spec, Kind.MAINTENANCE, "windows", tz, window_from_data),
-            phases=_spec_items(spec, Kind.PHASES, "phases", tz, _phase),
-            terms=_spec_items(spec, Kind.TERMS, "terms", tz, _term),
+            phases=_spec_items(spec, Kind.PHASES, "phases", tz, _phase) if whole else (),
+            terms=_spec_items(spec, Kind.TERMS, "terms", tz, _term) if whole else (),
             schedule=None if merge is None else dict(merge.get("schedule") or {}),
         )
 
