@@ -229,3 +229,17 @@ def test_a_window_boundary_apply_names_the_window_and_its_ticket(cli, repo: Path
     paused, resumed = activity[-2]["message"], activity[-1]["message"]
     assert paused == "maintenance window banner-upgrade-2026-12 (SUP-1234)"
     assert resumed == "maintenance window banner-upgrade-2026-12 (SUP-1234) ended"
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    pytest.param(("plan", "--at", "garbage"), "error: --at garbage: 'garbage' is not an ISO 8601 time", id="plan"),
+    pytest.param(("status", "--at", "2026-03-08T02:30"), "error: --at 2026-03-08T02:30: 2026-03-08T02:30 does "
+                 "not exist in America/Chicago (clocks go forward); give an offset", id="status-gap"),
+    pytest.param(("term", "expire", "--at", "2026-11-01T01:30"), "error: --at 2026-11-01T01:30: 2026-11-01T01:30 "
+                 "is ambiguous in America/Chicago", id="term-expire-fold"),
+])
+def test_a_bad_time_option_is_named_in_one_line(cli, repo: Path, args: tuple[str, ...],  # type: ignore[no-untyped-def]
+                                                 expected: str) -> None:
+    result = cli("--root", str(repo), *args)
+    assert result.code == 1
+    assert result.err.startswith(expected) and result.err.count("\n") == 1

@@ -60,6 +60,17 @@ def resolve_root(root: str | None) -> Path:
     return find_root(root or group_root)
 
 
+def instant(option: str, text: str, tz: Any) -> Any:
+    """`--at T` and the like: an aware datetime, or a TimeInputError that names the option."""
+    from reconciler.core.timeline import parse_instant
+    from reconciler.errors import TimeInputError
+
+    try:
+        return parse_instant(text, tz)
+    except TimeInputError as e:
+        raise TimeInputError(f"{option} {text}: {e}") from None
+
+
 def use_color() -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 

@@ -14,7 +14,16 @@ from typing import Any
 
 import click
 
-from reconciler.cli.options import emit, fleet_options, format_option, note, resolve_root, root_option, use_color
+from reconciler.cli.options import (
+    emit,
+    fleet_options,
+    format_option,
+    instant,
+    note,
+    resolve_root,
+    root_option,
+    use_color,
+)
 from reconciler.errors import ConfigError, UsageError
 from reconciler.model import EnvironmentSpec, Severity
 
@@ -70,7 +79,6 @@ def prepare(
     """Validate (refusing on any error) and return the selected specs and the instant.
 
     With `follow_links`, a named environment brings along the ones in its `hosting.linked`."""
-    from reconciler.core.timeline import parse_instant
     from reconciler.repo import load_repository
 
     repo = load_repository(root)
@@ -78,7 +86,7 @@ def prepare(
         envs = with_linked(repo.envs, repo.select(envs))
     selected = repo.select(envs, shard)
     tz = repo.envs[selected[0]].timezone if selected and selected[0] in repo.envs else "UTC"
-    at = parse_instant(at_text, tz) if at_text else datetime.now(UTC)
+    at = instant("--at", at_text, tz) if at_text else datetime.now(UTC)
     refuse_on_errors(root, selected, at, repo)
     return [repo.envs[name] for name in selected], at
 

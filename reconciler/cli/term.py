@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.options import emit, note, resolve_root, root_option
+from reconciler.cli.options import emit, instant, note, resolve_root, root_option
 from reconciler.errors import ConfigError, UsageError
 from reconciler.model import BASE_FOLDER, Kind, Severity
 
@@ -152,14 +152,14 @@ def report(changes: Changes, written: Sequence[str]) -> None:
 def ended_by_file(repo: Repository, at_text: str | None) -> dict[str, set[str]]:
     """MergeSettings file → the terms ended for the environments reading it (at T, in each one's zone)."""
     from reconciler.core import rollover
-    from reconciler.core.timeline import get_zone, parse_instant
+    from reconciler.core.timeline import get_zone
 
     base = f"environments/{BASE_FOLDER}/{Kind.MERGE_SETTINGS.filename}"
     found: dict[str, set[str]] = {base: set()}
     moment = now()
     for name, spec in repo.envs.items():
         zone = get_zone(spec.timezone)
-        at = parse_instant(at_text, zone) if at_text else moment
+        at = instant("--at", at_text, zone) if at_text else moment
         terms = (spec.data(Kind.TERMS) or {}).get("terms") or []
         gone = rollover.ended(terms, at.astimezone(zone).date())
         found[f"environments/{name}/{Kind.MERGE_SETTINGS.filename}"] = gone
