@@ -103,9 +103,9 @@ def run_log(root: Path, env: str | None, *, setting: str | None = None, since: s
 def _since(text: str | None) -> datetime | None:
     if text is None:
         return None
-    from reconciler.core.timeline import parse_instant
+    from reconciler.cli.options import instant
 
-    return parse_instant(text, "UTC")
+    return instant("--since", text, "UTC")
 
 
 def _folders(root: Path) -> set[str]:

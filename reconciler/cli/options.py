@@ -6,6 +6,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,7 +61,7 @@ def resolve_root(root: str | None) -> Path:
     return find_root(root or group_root)
 
 
-def instant(option: str, text: str, tz: Any) -> Any:
+def instant(option: str, text: str, tz: Any) -> datetime:
     """`--at T` and the like: an aware datetime, or a TimeInputError that names the option."""
     from reconciler.core.timeline import parse_instant
     from reconciler.errors import TimeInputError
