@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler.activity import one_line, open_repo
 from reconciler.errors import GitError
 
 _CONFLICT_CODES = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
@@ -34,8 +35,6 @@ class WorkTree:
 
 def open_work_tree(root: Path) -> WorkTree | None:
     """The work tree holding `root`, or None when it is not in one."""
-    from reconciler.activity import open_repo
-
     repo = open_repo(root)
     if repo is None:
         return None
@@ -73,7 +72,7 @@ def _dirty(tree: WorkTree, root: Path) -> list[tuple[str, str]]:
     try:
         out = tree.repo.git.status("--porcelain=v1", "-z", "--untracked-files=all")
     except git.GitCommandError as e:
-        raise GitError(f"cannot read the git status of {tree.top}: {_one_line(e)}") from e
+        raise GitError(f"cannot read the git status of {tree.top}: {one_line(e)}") from e
     environments = tree.rel(root / "environments") + "/"
     found: list[tuple[str, str]] = []
     entries = iter(out.split("\0"))
@@ -103,7 +102,7 @@ def commit_files(tree: WorkTree, files: Sequence[Path], message: str) -> str:
             handle.seek(0)
             tree.repo.git.commit("-q", "-F", "-", "--only", "--", *paths, istream=handle, env=_identity_env(tree))
     except git.GitCommandError as e:
-        raise GitError(f"cannot commit {', '.join(paths)}: {_one_line(e)}") from e
+        raise GitError(f"cannot commit {', '.join(paths)}: {one_line(e)}") from e
     return str(tree.repo.head.commit.hexsha)
 
 
@@ -130,8 +129,3 @@ def _identity_env(tree: WorkTree) -> dict[str, str] | None:
                 "GIT_COMMITTER_NAME": "reconciler", "GIT_COMMITTER_EMAIL": "reconciler@localhost"}
     return {key: env.get(key) or value for key, value in fallback.items()}
 
-
-def _one_line(error: BaseException) -> str:
-    text = getattr(error, "stderr", None) or str(error)
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return (lines[-1] if lines else type(error).__name__).removeprefix("stderr: ").strip("'")

@@ -175,12 +175,12 @@ class _History:
     _blobs: dict[str, bytes] = field(default_factory=dict)
 
     def run(self) -> None:
-        from reconciler import activity
+        from reconciler import githistory
 
         prefix = _prefix(self.root, self.repo)
-        revisions = activity.folder_history(self.repo, prefix)
+        revisions = githistory.folder_history(self.repo, prefix)
         wanted = [f.blob for rev in revisions for f in rev.files if f.blob and _place(prefix, f.path)]
-        self._blobs = activity.read_blobs(self.repo, wanted)
+        self._blobs = githistory.read_blobs(self.repo, wanted)
         for rev in revisions:
             self._step(prefix, rev)
 
