@@ -37,7 +37,7 @@ from reconciler.resources import load_schemas
 ENVIRONMENTS = "environments"
 _ENV_NAME = re.compile(ENV_NAME_PATTERN)
 _YAML_SUFFIXES = (".yaml", ".yml")
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 
 
 def find_root(explicit: str | Path | None, cwd: Path | None = None) -> Path:

@@ -73,3 +73,30 @@ def test_offset_makes_an_ambiguous_time_acceptable(repo: Path, cli) -> None:
                  "--to", "2026-11-02", "--format", "json")
     assert result.code == 0
     assert json.loads(result.out)["from"] == "2026-11-01T01:30:00-06:00"
+
+
+FORTNIGHTLY = """apiVersion: reconciler/v1
+kind: MaintenanceWindows
+windows:
+  - id: fortnightly
+    reason: every other Sunday
+    every: FREQ=WEEKLY;INTERVAL=2;BYDAY=SU;COUNT=3
+    start: {start}
+    duration: 2h
+"""
+
+
+def test_a_counted_rule_takes_a_dated_start(repo: Path, cli) -> None:
+    (repo / "environments" / "staging" / "maintenance.yaml").write_text(FORTNIGHTLY.format(start="2026-11-29T04:00"))
+    assert cli("--root", str(repo), "validate", "staging").code == 0
+    result = cli("--root", str(repo), "schedule", "staging", "--from", "2026-11-25T00:00", "--to", "2027-03-01T00:00",
+                 "--format", "json")
+    starts = [t["at"] for t in json.loads(result.out)["transitions"] if t["event"] == "window-start"]
+    assert starts == ["2026-11-29T04:00:00-06:00", "2026-12-13T04:00:00-06:00", "2026-12-27T04:00:00-06:00"]
+
+
+def test_a_counted_rule_without_a_date_is_refused_at_its_line(repo: Path, cli) -> None:
+    (repo / "environments" / "staging" / "maintenance.yaml").write_text(FORTNIGHTLY.format(start='"04:00"'))
+    result = cli("--root", str(repo), "validate", "staging")
+    assert result.code == 1
+    assert "environments/staging/maintenance.yaml:" in result.out and "needs a dated start" in result.out

@@ -156,11 +156,23 @@ def window_order(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], __: da
             if parse_duration(window["duration"]) <= timedelta(0):
                 message = f"window {window['id']!r} has a duration that is not positive"
                 yield _error(doc, ("windows", index, "duration"), "window-order", message)
+            yield from _recurrence_problems(doc, index, window, tz)
             continue
         start, end = (_instant(parse_instant, window[k], tz) for k in ("start", "end"))
         if start is not None and end is not None and end <= start:
             message = f"window {window['id']!r} ends ({window['end']}) before it starts ({window['start']})"
             yield _error(doc, ("windows", index, "end"), "window-order", message)
+
+
+def _recurrence_problems(doc: Document, index: int, window: Mapping[str, Any], tz: str) -> Iterator[Problem]:
+    """A rule the schema lets through but no start can anchor (COUNT or INTERVAL from a time of day)."""
+    from reconciler.core.timeline import get_zone, window_from_data
+    from reconciler.errors import ConfigError, TimeInputError
+
+    try:
+        window_from_data(window, get_zone(tz))
+    except (ConfigError, TimeInputError) as e:
+        yield _error(doc, ("windows", index, "every"), "schema", f"window {window['id']!r}: {e}")
 
 
 def _instant(parse: Callable[[str, str], datetime], text: str, tz: str) -> datetime | None:
