@@ -1,3 +1,3 @@
 """reconciler: declarative, git-versioned integration settings for a class-scheduling platform."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
