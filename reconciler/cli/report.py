@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.options import emit, resolve_root, root_option
+from reconciler.cli.options import emit, fleet_options, resolve_root, root_option
 from reconciler.errors import UsageError
 
 DEFAULT_OUT = "reconciler-report"
@@ -35,22 +35,25 @@ def now() -> datetime:
                    "the environment's time zone). Default: now.")
 @click.option("--days", type=click.IntRange(1, 3660), default=DEFAULT_DAYS, show_default=True,
               help="How many days of terms, phases and windows the timeline shows.")
+@fleet_options
 @root_option
-def command(envs: tuple[str, ...], out: str, at_text: str | None, days: int, root: str | None) -> int:
+def command(envs: tuple[str, ...], out: str, at_text: str | None, days: int, parallel: int | None,
+            shard: tuple[int, int] | None, root: str | None) -> int:
     """Write an HTML page on ENV (default: every environment): environments, a timeline of terms, phases
     and windows, the pending plan, recent activity."""
-    return run_report(resolve_root(root), envs, out=out, at_text=at_text, days=days)
+    return run_report(resolve_root(root), envs, out=out, at_text=at_text, days=days, parallel=parallel,
+                      shard=shard)
 
 
 def run_report(root: Path, envs: Sequence[str], *, out: str = DEFAULT_OUT, at_text: str | None = None,
-               days: int = DEFAULT_DAYS) -> int:
+               days: int = DEFAULT_DAYS, parallel: int | None = None, shard: tuple[int, int] | None = None) -> int:
     from reconciler.cli.plan import git_revision, prepare, read_lives
     from reconciler.core.apply import build_plan
     from reconciler.core.report import environment_view, report_html
 
     folder = _out_folder(out)  # refused before any work; created only once there is a page to write
-    specs, at = prepare(root, envs, at_text)
-    lives = read_lives(root, specs, None)
+    specs, at = prepare(root, envs, at_text, shard)
+    lives = read_lives(root, specs, parallel)
     plan = build_plan(specs, lives, at, git_revision(root))
     views = [environment_view(spec, lives[spec.name], env_plan, at, days)
              for spec, env_plan in zip(specs, plan.environments, strict=True)]
