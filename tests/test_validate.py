@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -301,3 +302,23 @@ def test_warm_policy_cache_follows_the_environments_a_rule_reads(repo: Path, cli
     result = cli("--root", str(repo), "validate", "production")
     assert result.code == 1
     assert "error[promotion]: term '202720' is in the courses scope here but not yet in staging" in result.out
+
+
+@pytest.mark.parametrize("sample", [
+    "ghp_" + "a" * 36, "github_pat_" + "b" * 30, "AKIAABCDEFGHIJKLMNOP", "xoxb-1234567890-abc",
+    "-----BEGIN RSA PRIVATE KEY-----", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLXZhbHVl",
+    "sk_live_" + "c" * 24, "Bearer " + "d" * 32, "https://user:pa55@host/db",
+])
+def test_every_credential_shape_passes_the_quick_look(sample: str) -> None:
+    """The quick look before the walk must never hide a value the patterns would catch."""
+    from reconciler.core.policy import _SECRET_VALUE, _may_hold_a_secret
+
+    assert _SECRET_VALUE.search(sample) and _may_hold_a_secret(json.dumps({"note": sample}))
+
+
+@pytest.mark.parametrize("key", ["api_token", "Password", "passwd", "client_secret", "API-KEY", "apikey",
+                                 "private_key", "credentials"])
+def test_every_secret_key_passes_the_quick_look(key: str) -> None:
+    from reconciler.core.policy import _SECRET_KEY, _may_hold_a_secret
+
+    assert _SECRET_KEY.search(key) and _may_hold_a_secret(json.dumps({key: "x"}))
