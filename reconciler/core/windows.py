@@ -16,7 +16,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import rrule, rruleset, rrulestr
 
 from reconciler.core.clock import get_zone, local_midnight, parse_duration, required, to_utc, yaml_instant
 from reconciler.errors import ConfigError
@@ -188,7 +188,7 @@ _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
 @lru_cache(maxsize=1024)
-def _anchored_rule(rec: Recurrence) -> rrule:
+def _anchored_rule(rec: Recurrence) -> rrule | rruleset:
     assert rec.anchor is not None
     return rrulestr(rec.rule, dtstart=datetime.combine(rec.anchor, rec.start_time), cache=True)
 
@@ -200,6 +200,7 @@ def _year_starts(rec: Recurrence, year: int) -> tuple[datetime, ...]:
     fast = _simple_year(rec, year)
     if fast is not None:
         return fast
+    rule: rrule | rruleset
     if rec.anchor is not None:
         rule = _anchored_rule(rec)
     else:
