@@ -19,7 +19,7 @@ from typing import Any
 
 from reconciler.core.rollover import Changes, Code, Edit, Flow, YamlFile
 from reconciler.errors import ConfigError, UsageError
-from reconciler.model import API_VERSION, MERGE_TYPES, Kind
+from reconciler.model import API_VERSION, MERGE_TYPES, Kind, Problem
 
 _KEY_LINE = re.compile(r"^(\s*)[^\s#-][^:#]*:\s*(#.*)?$")
 _ITEM_LINE = re.compile(r"^(\s*)-\s+")
@@ -75,17 +75,23 @@ def indentation(text: str) -> tuple[int, int, int]:
 
 
 def load(path: Path, rel: str) -> Loaded:
+    """The file's round-trip document. The strict loader reads it first, so ruamel only ever sees text of
+    the project's dialect (no tags, aliases or duplicate keys; at most 1 MiB)."""
+    from reconciler.core.load import parse_file
+
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as e:
         raise UsageError(f"{rel}: cannot read it: {e.strerror or e}") from e
+    checked = parse_file(raw, rel)
+    if isinstance(checked, Problem):
+        raise ConfigError(f"{rel}: line {checked.line}, column {checked.column}: {checked.message}")
+    text = raw.decode("utf-8")
     yaml = make_yaml(text)
     try:
-        doc = yaml.load(text)
+        doc = yaml.load(text)  # round-trip (comments kept): text the strict loader accepted above
     except Exception as e:  # ruamel's errors have no common base worth naming
         raise ConfigError(f"{rel}: not readable YAML: {' '.join(str(e).split())}") from e
-    if doc is None or not hasattr(doc, "keys"):
-        raise ConfigError(f"{rel}: expected a mapping at the top")
     return Loaded(doc, yaml, text)
 
 

@@ -118,3 +118,15 @@ def test_an_empty_flow_list_grows_into_a_block_list(tmp_path: Path) -> None:
     out = render_one(tmp_path, text, Edit("append_item", ("windows",), item))
     assert out.startswith("# keep\nwindows:")
     assert "  - id: a\n    start: 2026-12-01T10:00\n    pause: [nightly]\n" in out
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("a: !!python/object:os.system {}\n", id="tag"),
+    pytest.param("a: &x [1]\nb: *x\n", id="alias"),
+    pytest.param("a: 1\na: 2\n", id="duplicate-key"),
+])
+def test_the_strict_loader_reads_a_file_before_the_round_trip(tmp_path: Path, text: str) -> None:
+    """Comment-keeping edits never read what `validate` would refuse: the strict dialect comes first."""
+    (tmp_path / "f.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=r"^f\.yaml: line \d+, column \d+: "):
+        edit.load(tmp_path / "f.yaml", "f.yaml")

@@ -10,7 +10,6 @@ switched off by a window active now is the window's doing, not drift, and is lef
 from __future__ import annotations
 
 import datetime as dt
-import io
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import click
 
 from reconciler.cli.options import emit, note, resolve_root, root_option
 from reconciler.errors import UsageError
-from reconciler.model import API_VERSION, MERGE_TYPES, SCHEDULES, EnvironmentSpec, Kind
+from reconciler.model import MERGE_TYPES, SCHEDULES, EnvironmentSpec, Kind
 
 SECTION_OPTIONS = ("post_fields", "on_delete", "on_conflict", "allow_empty")
 PHASE_FIELDS = ("term", "start", "end", "editable", "editors")
@@ -87,37 +86,17 @@ def _record_git(root: Path, env: str, written: list[str]) -> None:
 # --- YAML plumbing ------------------------------------------------------------------------------
 
 
-def _yaml() -> Any:
-    from ruamel.yaml import YAML
-
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 4096
-    return yaml
-
-
 def _import_kind(folder: Path, spec: EnvironmentSpec, kind: Kind, live: Mapping[str, Any], moment: dt.datetime,
                  update: Any) -> bool:
-    from ruamel.yaml.comments import CommentedMap
+    from reconciler import edit
 
     path = folder / kind.filename
-    yaml = _yaml()
-    if path.exists():
-        doc = yaml.load(path.read_text(encoding="utf-8"))
-        header = ""
-    else:
-        doc = CommentedMap()
-        doc["apiVersion"] = API_VERSION
-        doc["kind"] = kind.value
-        header = f"# yaml-language-server: $schema=../../schemas/{kind.schema_name}\n"
-    merged = spec.data(kind) or {}
-    if not update(doc, merged, live, spec, moment):
+    rel = f"environments/{spec.name}/{kind.filename}"
+    loaded = edit.load(path, rel) if path.exists() else edit.new_file(kind)
+    if not update(loaded.doc, spec.data(kind) or {}, live, spec, moment):
         return False
-    out = io.StringIO()
-    yaml.dump(doc, out)
     try:
-        path.write_text(header + out.getvalue(), encoding="utf-8")
+        path.write_text(edit.dump(loaded), encoding="utf-8")
     except OSError as e:
         raise UsageError(f"{path}: cannot write it: {e.strerror or e}") from e
     return True
