@@ -67,7 +67,8 @@ def settings(live: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class ConnectorConformance:
-    """Subclass it and define the `make_connector` fixture; override the class attributes to fit."""
+    """Subclass it and define the `make_connector` fixture (spec -> Connector) in the subclass or a conftest;
+    override the class attributes to fit. Without it pytest names the missing fixture in every test."""
 
     env_name = "staging"
     """The example environment most tests use (its Terms: 202710, 202720, 202730)."""
@@ -80,10 +81,6 @@ class ConnectorConformance:
     """How long the second holder waits, when the connector's `lock` takes `wait_s`."""
 
     # --- fixtures --------------------------------------------------------------------------
-
-    @pytest.fixture
-    def make_connector(self) -> Factory:
-        raise NotImplementedError("define the fixture `make_connector` (spec -> Connector) in your subclass")
 
     @pytest.fixture
     def example_root(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
