@@ -113,3 +113,4 @@ def test_merge_refused_during_a_pause(cli, grepo: Path) -> None:  # type: ignore
     result = cli("--root", str(grepo), "merge", "production", "--term", "202720", "--at", "2026-12-02T10:30")
     assert result.code == 1
     assert "maintenance window pause-20261202-1000" in result.err
+    assert "is active until `reconciler resume`" in result.err

@@ -83,12 +83,15 @@ def run_merge(root: Path, env: str, *, term: str, types: Sequence[str] = MERGE_T
 
 def refuse_during_window(spec: EnvironmentSpec, moment: datetime) -> None:
     """An execute merge during a window would not complete (the SIS is down, or merges are paused)."""
+    from reconciler.cli.pause import OPEN_END
     from reconciler.core.timeline import Timeline
 
     active = Timeline.from_spec(spec).active_windows(moment)
     if active:
         first = active[0]
         until = first.local_end.isoformat(timespec="minutes")
+        if until.startswith(OPEN_END):
+            until = "`reconciler resume`"  # an open pause: its far end is a placeholder
         raise UsageError(f"{spec.name}: {first.window.label} is active until {until}; "
                          "an execute merge is refused during it")
 
