@@ -22,8 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_plan import run
-from bench_validate import PROJECT, make_fleet
+from bench_validate import PROJECT, make_fleet, run
 
 TOKEN_ENV = "RECONCILER_BENCH_TOKEN"
 ACCESS = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE) /api/v1/environments/[a-z0-9-]+(/[a-z-]+)? \w+ (\d+)ms")

@@ -8,25 +8,14 @@ Usage: python3 bench/bench_plan.py [N]   (default 500)
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_validate import PROJECT, make_fleet
+from bench_validate import PROJECT, make_fleet, run
 
 AT = "2026-11-25T12:00"
-
-
-def run(root: Path, env: dict[str, str], *args: str) -> tuple[float, int]:
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "reconciler", "--root", str(root), *args],
-                          env=env, capture_output=True, text=True)
-    if proc.returncode not in (0, 2):
-        print(proc.stderr.strip()[-400:], file=sys.stderr)
-    return time.perf_counter() - start, proc.returncode
 
 
 def main() -> None:

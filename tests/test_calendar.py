@@ -9,27 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from icalendar import Calendar
+from timeline_data import UPGRADE, WEEKLY, make_spec
 
 from reconciler.core.calendar import schedule_data, schedule_ics, schedule_text
 from reconciler.core.timeline import Timeline, Transition
-from reconciler.model import Document, EnvironmentSpec, Kind
 
-CHICAGO = ZoneInfo("America/Chicago")
-WEEKLY = {
-    "id": "weekly-hosted-updates",
-    "reason": "hosting provider weekly update",
-    "every": "FREQ=WEEKLY;BYDAY=SU",
-    "start": "04:00",
-    "duration": "5h",
-    "timezone": "America/Chicago",
-}
-UPGRADE = {
-    "id": "banner-upgrade-2026-12",
-    "reason": "Banner 9.4 upgrade",
-    "ticket": "SUP-1234",
-    "start": "2026-12-05T22:00",
-    "end": "2026-12-06T06:00",
-}
 PHASE = {"name": "final-review", "term": "202720", "start": "2026-11-13", "end": "2027-01-11",
          "editable": ["enrollment_cap", "notes"], "editors": ["registrar"]}  # fmt: skip
 TERM = {"code": "202710", "name": "Fall 2026", "start": "2026-08-24", "end": "2026-12-18"}
@@ -44,22 +28,8 @@ def make_timeline(
     phases: list[dict[str, Any]] | None = None,
     terms: list[dict[str, Any]] | None = None,
 ) -> Timeline:
-    folder = f"environments/{name}"
-    docs = {
-        Kind.ENVIRONMENT: Document(
-            Kind.ENVIRONMENT, f"{folder}/environment.yaml", {"name": name, "timezone": timezone}
-        ),
-        Kind.MERGE_SETTINGS: Document(
-            Kind.MERGE_SETTINGS, f"{folder}/merge-settings.yaml",
-            {"schedule": {"nightly": True, "realtime": True}},
-        ),
-        Kind.MAINTENANCE: Document(
-            Kind.MAINTENANCE, f"{folder}/maintenance.yaml", {"windows": windows or []}
-        ),
-        Kind.PHASES: Document(Kind.PHASES, f"{folder}/phases.yaml", {"phases": phases or []}),
-        Kind.TERMS: Document(Kind.TERMS, f"{folder}/terms.yaml", {"terms": terms or []}),
-    }  # fmt: skip
-    return Timeline.from_spec(EnvironmentSpec(name, docs))
+    spec = make_spec(windows or [], phases=phases or [], terms=terms or [], timezone=timezone, name=name)
+    return Timeline.from_spec(spec)
 
 
 def fleet_transitions(timelines: list[Timeline], frm: datetime, to: datetime) -> list[Transition]:

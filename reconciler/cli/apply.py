@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -14,10 +13,10 @@ from typing import Any
 import click
 
 from reconciler.cli.options import emit, fleet_options, note, resolve_root, root_option, use_color
+from reconciler.connectors.base import LEASE_TTL_S, lease_holder
 from reconciler.errors import ApplyFailed, PlanError, ReconcilerError, SafetyError, StalePlanError, UsageError
 from reconciler.model import EnvironmentSpec
 
-LEASE_TTL_S = 300.0
 DEFAULT_PARALLEL = 4
 """Environments applied at once without --parallel (each under its own lease)."""
 
@@ -206,7 +205,7 @@ class _EnvApply:
                  moment: datetime, message: str | None, ticket: str | None, actor: str) -> None:
         self.root, self.specs, self.plan_id, self.revision = root, specs, plan_id, revision
         self.moment, self.message, self.ticket, self.actor = moment, message, ticket, actor
-        self.holder = f"{actor}@{os.uname().nodename}:{os.getpid()}"
+        self.holder = lease_holder(actor)
 
     def __call__(self, env: Any) -> _Outcome:
         from reconciler.connectors import get_connector

@@ -8,7 +8,6 @@ appends the live activity entry), and the merge is recorded on the `reconciler/a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,10 +16,9 @@ from typing import Any
 import click
 
 from reconciler.cli.options import emit, note, resolve_root, root_option
+from reconciler.connectors.base import LEASE_TTL_S, lease_holder
 from reconciler.errors import GitError, UsageError
 from reconciler.model import MERGE_TYPES, EnvironmentSpec
-
-LEASE_TTL_S = 300.0
 
 
 def now() -> datetime:
@@ -63,7 +61,7 @@ def run_merge(root: Path, env: str, *, term: str, types: Sequence[str] = MERGE_T
     revision = git_revision(root)
     record: dict[str, Any] = {"at": moment.isoformat(), "actor": actor, "revision": revision}
     connector = get_connector(spec, root)
-    with connector.lock(f"{actor}@{os.uname().nodename}:{os.getpid()}", LEASE_TTL_S):
+    with connector.lock(lease_holder(actor), LEASE_TTL_S):
         result = connector.execute_merge(term, ordered, send_updates=send_updates, record=record)
     status = str(result.get("status", "completed"))
     mode = "pull and send updates" if send_updates else "pull only"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
@@ -11,6 +12,13 @@ from reconciler.errors import ConnectorError
 
 LOCK_WAIT_S = 5.0
 """How long a second holder waits for a lease before giving up (bounded)."""
+LEASE_TTL_S = 300.0
+"""How long a lease lasts unless released: a killed run frees the live side after this."""
+
+
+def lease_holder(actor: str = "reconciler") -> str:
+    """Who holds a lease, as another run's refusal names it: the actor, the machine and the process."""
+    return f"{actor}@{os.uname().nodename}:{os.getpid()}"
 
 
 @runtime_checkable

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.connectors.base import LOCK_WAIT_S, PartialApplyError
+from reconciler.connectors.base import LOCK_WAIT_S, PartialApplyError, lease_holder
 from reconciler.core.plan import Change
 from reconciler.errors import ConflictError, ConnectorError, LockError, UnreachableError
 from reconciler.model import EnvironmentSpec
@@ -245,7 +245,7 @@ class HttpConnector:
         body = {
             "changes": [c.data for c in changes],
             "record": {k: v for k, v in record.items() if k != "live_fingerprint"},
-            "lease_holder": self.holder or _default_holder(),
+            "lease_holder": self.holder or lease_holder(),
         }
         response = self._request("POST", "/changes", kind="changes", body=body, write=True,
                                  headers={"If-Match": f'"{expected}"'}, expect=(200, 422))
@@ -478,6 +478,3 @@ def _unquote(etag: Any) -> str | None:
         etag = etag[2:]
     return etag.strip('"') or None
 
-
-def _default_holder() -> str:
-    return f"reconciler@{os.uname().nodename}:{os.getpid()}"
