@@ -258,7 +258,7 @@ def to_node(value: Any, like: Any = None) -> Any:
         node = CommentedMap()
         for key, item in value.items():
             node[key] = to_node(item, like.get(key) if hasattr(like, "get") else None)
-        flow = _is_flow(like) if like is not None else all(not isinstance(v, list | tuple | Mapping)
+        flow = is_flow(like) if like is not None else all(not isinstance(v, list | tuple | Mapping)
                                                           for v in value.values())
         if flow:
             node.fa.set_flow_style()
@@ -266,13 +266,14 @@ def to_node(value: Any, like: Any = None) -> Any:
     if isinstance(value, list | tuple):
         first = like[0] if isinstance(like, list) and like else None
         seq = CommentedSeq([to_node(v, first) for v in value])
-        if isinstance(value, Flow) or (like is not None and _is_flow(like)):
+        if isinstance(value, Flow) or (like is not None and is_flow(like)):
             seq.fa.set_flow_style()
         return seq
     return _like_scalar(value, like)
 
 
-def _is_flow(node: Any) -> bool:
+def is_flow(node: Any) -> bool:
+    """Is this round-trip node written in flow style (`[a, b]`, `{k: v}`)?"""
     fa = getattr(node, "fa", None)
     return bool(fa is not None and fa.flow_style())
 
@@ -317,7 +318,7 @@ def _append_item(doc: Any, edit: Edit) -> None:
         seq = CommentedSeq()
         _insert(_at(doc, edit.path[:-1], create=True), str(edit.path[-1]), seq, None)
     like = seq[-1] if len(seq) else None
-    if not len(seq) and _is_flow(seq):
+    if not len(seq) and is_flow(seq):
         seq.fa.set_block_style()  # `windows: []` grows into a block list, like the files around it
     seq.append(to_node(edit.value, like))
 

@@ -5,7 +5,6 @@ Starlette and uvicorn are imported only when the command runs, so `reconciler --
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from pathlib import Path
 
@@ -60,21 +59,14 @@ def _default_db(db: str | None, root: str | None) -> Path:
         return Path(FALLBACK_DB)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def run_emulator(*, host: str, port: int, db: Path, token_env: str, latency_ms: int = 0, error_rate: float = 0.0,
                  drop_rate: float = 0.0, seed: int | None = None, max_in_flight: int = 64,
                  allow_remote: bool = False) -> int:
     token = os.environ.get(token_env)
     if not token:
         raise UsageError(f"--token-env {token_env}: the variable {token_env} is not set; put the API token in it")
+    from reconciler.connectors.http import is_loopback
+
     if not is_loopback(host):
         if not allow_remote:
             raise UsageError(f"--host {host} is not a loopback address; pass --allow-remote to serve other machines")

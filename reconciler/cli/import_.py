@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from reconciler.cli.options import emit, note, resolve_root, root_option
+from reconciler.edit import is_flow
 from reconciler.errors import UsageError
 from reconciler.model import MERGE_TYPES, SCHEDULES, EnvironmentSpec, Kind
 
@@ -117,11 +118,6 @@ def _seq(values: list[Any], flow: bool, quote: bool = False) -> Any:
     return seq
 
 
-def _is_flow(node: Any) -> bool:
-    fa = getattr(node, "fa", None)
-    return bool(fa is not None and fa.flow_style())
-
-
 def _set_list(parent: Any, key: str, values: list[Any], like: Any, quote: bool = False) -> None:
     """Set parent[key] to `values`, in place when the node exists (keeping its style and comments)."""
     node = parent.get(key)
@@ -129,7 +125,7 @@ def _set_list(parent: Any, key: str, values: list[Any], like: Any, quote: bool =
     if node is not None and hasattr(node, "fa"):
         node[:] = items
         return
-    parent[key] = _seq(values, flow=not hasattr(like, "fa") or _is_flow(like), quote=quote)
+    parent[key] = _seq(values, flow=not hasattr(like, "fa") or is_flow(like), quote=quote)
 
 
 def _child(doc: Any, key: str) -> Any:
@@ -342,7 +338,7 @@ def _access(doc: Any, merged: Mapping[str, Any], live: Mapping[str, Any], spec: 
         if str(seq[i].get("email")) not in wanted:
             del seq[i]
     present = {str(u.get("email")): u for u in seq}
-    flow = all(_is_flow(u) for u in seq) if len(seq) else True
+    flow = all(is_flow(u) for u in seq) if len(seq) else True
     for email, products in wanted.items():
         node = present.get(email)
         if node is None:

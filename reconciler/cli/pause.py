@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from reconciler.cli.options import emit, note, resolve_root, root_option
+from reconciler.cli.options import emit, instant, note, resolve_root, root_option
 from reconciler.errors import ConfigError, GitError, UsageError
 from reconciler.model import SCHEDULES, EnvironmentSpec, Kind, Severity
 
@@ -61,7 +61,7 @@ def run_pause(root: Path, env: str, *, reason: str, ticket: str | None = None, u
         raise UsageError(f"{env}: pause {target.open['id']} is already open; `reconciler resume {env}` ends it")
     end = OPEN_END
     if until is not None:
-        end_at = _instant("--until", until, target.tz)
+        end_at = instant("--until", until, target.tz)
         if end_at <= target.moment:
             raise UsageError(f"--until {until} is not after now ({local_text(target.moment, target.tz)})")
         end = local_text(end_at, target.tz, seconds=end_at.second != 0)
@@ -124,7 +124,7 @@ def prepare(root: Path, env: str, action: str, at_text: str | None) -> Target:
         raise ConfigError(f"{env}: its environment.yaml does not load (see `reconciler validate {env}`)")
     _refuse_errors(root, env, repo)
     tz = get_zone(spec.timezone)
-    moment = _instant("--at", at_text, tz) if at_text else now()
+    moment = instant("--at", at_text, tz) if at_text else now()
     rel = f"environments/{env}/{Kind.MAINTENANCE.filename}"
     own = read_plain(root, rel, Kind.MAINTENANCE)
     if own.data is not None:
@@ -248,12 +248,3 @@ def local_text(moment: datetime, tz: tzinfo, *, seconds: bool = False) -> str:
     local = moment.astimezone(tz)
     return local.strftime("%Y-%m-%dT%H:%M:%S" if seconds else "%Y-%m-%dT%H:%M")
 
-
-def _instant(option: str, text: str, tz: tzinfo) -> datetime:
-    from reconciler.core.timeline import parse_instant
-    from reconciler.errors import TimeInputError
-
-    try:
-        return parse_instant(text, tz)
-    except TimeInputError as e:
-        raise TimeInputError(f"{option} {text}: {e}") from e

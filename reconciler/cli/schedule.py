@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.options import emit, fleet_options, format_option, resolve_root, root_option
+from reconciler.cli.options import emit, fleet_options, format_option, instant, resolve_root, root_option
 from reconciler.errors import ConfigError, UsageError
 
 DEFAULT_SPAN = timedelta(days=30)
@@ -42,8 +42,8 @@ def run_schedule(root: Path, envs: Sequence[str], *, frm: str | None = None, to:
 
     timelines = [Timeline.from_spec(spec) for spec in _valid_specs(root, envs, shard)]
     zone = timelines[0].tz if timelines else get_zone("UTC")
-    start = _instant("--from", frm, zone) if frm else (now or datetime.now(UTC)).astimezone(zone)
-    end = _instant("--to", to, zone) if to else start + DEFAULT_SPAN
+    start = instant("--from", frm, zone) if frm else (now or datetime.now(UTC)).astimezone(zone)
+    end = instant("--to", to, zone) if to else start + DEFAULT_SPAN
     if end <= start:
         raise UsageError(f"--to {to} is not after --from {frm or 'now'}")
     if fmt == "ics":
@@ -73,12 +73,3 @@ def _valid_specs(root: Path, envs: Sequence[str], shard: tuple[int, int] | None)
         raise ConfigError(f"{errors[0]}{more}")
     return [repo.envs[name] for name in selected]
 
-
-def _instant(option: str, text: str, zone: object) -> datetime:
-    from reconciler.core.timeline import parse_instant
-    from reconciler.errors import TimeInputError
-
-    try:
-        return parse_instant(text, zone)  # type: ignore[arg-type]
-    except TimeInputError as exc:
-        raise TimeInputError(f"{option}: {exc}") from None

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.connectors.base import LOCK_WAIT_S, PartialApplyError
-from reconciler.core.plan import Change, apply_change
+from reconciler.core.plan import Change, apply_change, split_path
 from reconciler.errors import ConnectorError, LockError, ReconcilerError, StoreError
 from reconciler.model import EnvironmentSpec, Kind
 
@@ -363,14 +363,6 @@ class LiveStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (self.env, key, request, status, json.dumps(dict(headers)), json.dumps(body), now),
         )
-
-
-def split_path(path: str) -> list[str]:
-    """A dotted live path as keys, keeping dots inside e-mail addresses, request ids and phase names."""
-    for prefix in ("access.users.", "update_requests.", "phases."):
-        if path.startswith(prefix) and len(path) > len(prefix):
-            return [*prefix.rstrip(".").split("."), path[len(prefix):]]
-    return path.split(".")
 
 
 def set_path(doc: dict[str, Any], path: str, value: Any) -> None:

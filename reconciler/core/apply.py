@@ -19,7 +19,7 @@ from reconciler.core.plan import (
     Change,
     EnvPlan,
     Plan,
-    canonical_json,
+    digest,
     live_item_count,
     plan_environment,
     removals_exceed,
@@ -182,15 +182,12 @@ def _change(data: Mapping[str, Any]) -> Change:
 
 def load_saved(data: Any) -> tuple[Plan, str]:
     """A saved plan and its id; refuses one that was edited or is not a plan."""
-    import hashlib
-
     if not isinstance(data, Mapping) or any(k not in data for k in (*SAVED_KEYS, "at", "environments")):
         raise PlanError("the saved plan is not a reconciler plan (run `reconciler plan --out FILE`)")
     if data.get("format_version") != FORMAT_VERSION:
         raise PlanError(f"the saved plan has format_version {data.get('format_version')!r}, not {FORMAT_VERSION}")
     body = {k: v for k, v in data.items() if k not in SAVED_KEYS}
-    digest = "sha256:" + hashlib.sha256(canonical_json(body).encode()).hexdigest()
-    if digest != data["checksum"]:
+    if digest(body) != data["checksum"]:
         raise PlanError("the saved plan was edited after it was made (checksum mismatch); make a new plan")
     try:
         at = datetime.fromisoformat(str(data["at"]))

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from icalendar import Calendar, Event
-
 from reconciler.core.timeline import Phase, Term, Timeline, Transition, Window, transition_key
 
 FORMAT_VERSION = 1
@@ -160,7 +158,9 @@ def _term_item(timeline: Timeline, term: Term) -> CalendarItem:
     return CalendarItem(env, "term", term.code, term.start, term.end, tz, summary, description)
 
 
-def _vevent(item: CalendarItem, stamp: datetime) -> Event:
+def _vevent(item: CalendarItem, stamp: datetime) -> Any:
+    from icalendar import Event
+
     event = Event()
     event.add("uid", item.uid)
     event.add("dtstamp", stamp)
@@ -177,8 +177,10 @@ def schedule_ics(timelines: Iterable[Timeline], frm: datetime, to: datetime) -> 
     """An RFC 5545 calendar: one VEVENT per window occurrence, phase and term in [frm, to).
 
     Times carry the environment's TZID, with a VTIMEZONE for each; DTSTAMP is `frm` so the
-    same input always gives the same bytes.
+    same input always gives the same bytes. (icalendar is imported here: text and JSON need none of it.)
     """
+    from icalendar import Calendar
+
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from reconciler.core.plan import merge_order as sis_order
 from reconciler.errors import UsageError
 from reconciler.model import MERGE_TYPES
-
-_ORDERS: dict[str, tuple[str, ...]] = {
-    "peoplesoft": ("sections", "courses", "relationships"),
-}
 
 
 def merge_order(sis: str, types: Iterable[str]) -> list[str]:
@@ -21,5 +18,4 @@ def merge_order(sis: str, types: Iterable[str]) -> list[str]:
         raise UsageError(f"unknown merge type {unknown[0]!r} (have: {', '.join(MERGE_TYPES)})")
     if not wanted:
         raise UsageError(f"no merge type given (have: {', '.join(MERGE_TYPES)})")
-    order = _ORDERS.get(str(sis).lower(), MERGE_TYPES)
-    return [t for t in order if t in wanted]
+    return [t for t in sis_order(sis) if t in wanted]

@@ -129,7 +129,7 @@ class Plan:
 
     @property
     def checksum(self) -> str:
-        return "sha256:" + hashlib.sha256(canonical_json(self.data).encode()).hexdigest()
+        return digest(self.data)
 
     @property
     def is_empty(self) -> bool:
@@ -141,10 +141,15 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def digest(value: Any) -> str:
+    """`sha256:` and the hash of the value's canonical JSON (plan checksums, live fingerprints)."""
+    return "sha256:" + hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
 def fingerprint(live: Mapping[str, Any]) -> str:
     """sha256 of the live settings, ignoring the activity log and the record of the last apply."""
     settings = {k: v for k, v in live.items() if k not in UNFINGERPRINTED}
-    return "sha256:" + hashlib.sha256(canonical_json(settings).encode()).hexdigest()
+    return digest(settings)
 
 
 # --- the diff ---------------------------------------------------------------------------------
@@ -170,7 +175,7 @@ def plan_environment(
     if "merges" in parts:
         _diff_merges(desired["merges"], live, changes, blocked)
     if "phases" in parts:
-        changes += _diff_whole("phases", desired["phases"] or {}, live.get("phases") or {}, _norm_phase)
+        changes += _diff_whole("phases", desired["phases"] or {}, live.get("phases") or {}, _norm_lists)
     if "access" in parts:
         changes += _diff_access(desired["access"] or {}, live.get("access") or {})
     if "version" in parts and desired["version"] != live.get("version"):
@@ -231,16 +236,11 @@ def _norm_option(value: Any) -> Any:
     return sorted(value) if isinstance(value, list) else value
 
 
-def _norm_phase(phase: Any) -> Any:
-    if not isinstance(phase, Mapping):
-        return phase
-    return {k: sorted(v) if isinstance(v, list) else v for k, v in phase.items()}
-
-
-def _norm_user(user: Any) -> Any:
-    if not isinstance(user, Mapping):
-        return user
-    return {k: sorted(v) if isinstance(v, list) else v for k, v in user.items()}
+def _norm_lists(item: Any) -> Any:
+    """A phase or a user with its lists (editors, products…) as sets: their order carries no meaning."""
+    if not isinstance(item, Mapping):
+        return item
+    return {k: sorted(v) if isinstance(v, list) else v for k, v in item.items()}
 
 
 def _diff_whole(prefix: str, desired: Mapping[str, Any], live: Mapping[str, Any], norm: Any) -> list[Change]:
@@ -260,7 +260,7 @@ def _diff_whole(prefix: str, desired: Mapping[str, Any], live: Mapping[str, Any]
 def _diff_access(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[Change]:
     out: list[Change] = []
     if "users" in desired:
-        out += _diff_whole("access.users", desired["users"] or {}, live.get("users") or {}, _norm_user)
+        out += _diff_whole("access.users", desired["users"] or {}, live.get("users") or {}, _norm_lists)
     if "roles" in desired:
         want, have = desired["roles"] or {}, live.get("roles") or {}
         for role in sorted(set(want) | set(have)):
@@ -336,10 +336,10 @@ def safe_order(change: Change, sis: str = "banner") -> tuple[int, int, str, str]
 # --- applying one change to a live value (pure) -----------------------------------------------
 
 
-def _split(path: str) -> tuple[str, ...]:
-    """Split a dotted path, keeping dots inside e-mail addresses and request ids."""
+def split_path(path: str) -> tuple[str, ...]:
+    """Split a dotted live path, keeping dots inside e-mail addresses, request ids and phase names."""
     for prefix in ("access.users.", "update_requests.", "phases."):
-        if path.startswith(prefix):
+        if path.startswith(prefix) and len(path) > len(prefix):
             return (*prefix.rstrip(".").split("."), path[len(prefix) :])
     return tuple(path.split("."))
 
@@ -347,7 +347,7 @@ def _split(path: str) -> tuple[str, ...]:
 def apply_change(live: Mapping[str, Any], change: Change) -> dict[str, Any]:
     """A new live state with `change` made, as a faithful connector would make it."""
     out = copy.deepcopy(dict(live))
-    keys = _split(change.path)
+    keys = split_path(change.path)
     parent: dict[str, Any] = out
     for key in keys[:-1]:
         parent = parent.setdefault(key, {})
