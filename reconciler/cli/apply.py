@@ -50,15 +50,17 @@ def command(envs: tuple[str, ...], plan_file: str | None, yes: bool, force: bool
 
 def run_apply(root: Path, envs: Sequence[str], *, plan_file: str | None = None, yes: bool = False,
               force: bool = False, message: str | None = None, ticket: str | None = None,
-              parallel: int | None = None, shard: tuple[int, int] | None = None) -> int:
+              parallel: int | None = None, shard: tuple[int, int] | None = None,
+              moment: datetime | None = None) -> int:
+    """Plan at `moment` (default: now) and apply, or apply a saved plan."""
     from reconciler.cli.plan import git_revision, prepare, read_lives
     from reconciler.core.apply import build_plan, plan_id_of, safety_problems
     from reconciler.core.render import plan_text
 
-    moment = now()
+    moment = moment or now()
     revision = git_revision(root)
     if plan_file is None:
-        specs, _ = prepare(root, envs, None, shard, follow_links=True)
+        specs, _ = prepare(root, envs, None, shard, follow_links=True, moment=moment)
         lives = read_lives(root, specs, parallel)
         plan = build_plan(specs, lives, moment, revision)
         plan_id = plan_id_of(plan.checksum)

@@ -9,9 +9,7 @@ ordinary one (`cli/apply.run_apply`), at the same instant, so the paused schedul
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -21,7 +19,7 @@ import click
 
 from reconciler.cli.options import emit, instant, note, resolve_root, root_option
 from reconciler.errors import ConfigError, GitError, UsageError
-from reconciler.model import SCHEDULES, EnvironmentSpec, Kind, Severity
+from reconciler.model import SCHEDULES, EnvironmentSpec, Kind
 
 PREFIX = "pause-"
 OPEN_END = "2099-12-31T23:59"
@@ -111,6 +109,7 @@ class Target:
 def prepare(root: Path, env: str, action: str, at_text: str | None) -> Target:
     """Every check that comes before writing: environment, YAML, work tree, open pause."""
     from reconciler import gitwork
+    from reconciler.cli.plan import refuse_on_errors
     from reconciler.core.rollover import Flow
     from reconciler.core.timeline import Timeline, get_zone
     from reconciler.edit import read_plain
@@ -122,9 +121,9 @@ def prepare(root: Path, env: str, action: str, at_text: str | None) -> Target:
     spec = repo.envs.get(env)
     if spec is None:
         raise ConfigError(f"{env}: its environment.yaml does not load (see `reconciler validate {env}`)")
-    _refuse_errors(root, env, repo)
     tz = get_zone(spec.timezone)
     moment = instant("--at", at_text, tz) if at_text else now()
+    refuse_on_errors(root, [env], moment, repo, before=f"{action} {env}")
     rel = f"environments/{env}/{Kind.MAINTENANCE.filename}"
     own = read_plain(root, rel, Kind.MAINTENANCE)
     if own.data is not None:
@@ -136,18 +135,6 @@ def prepare(root: Path, env: str, action: str, at_text: str | None) -> Target:
     found = [(i, w) for i, w in enumerate(windows) if str(w.get("id", "")).startswith(PREFIX) and w["id"] in active]
     index, window = found[-1] if found else (None, None)
     return Target(spec, moment, tz, rel, own.data is not None, windows, window, index, tree, at_text is not None)
-
-
-def _refuse_errors(root: Path, env: str, repo: Any) -> None:
-    from reconciler.cli.validate import collect_problems
-
-    problems, _ = collect_problems(root, [env], repo=repo)
-    errors = [p for p in problems if p.severity is Severity.ERROR]
-    if errors:
-        for problem in errors:
-            note(str(problem))
-        raise ConfigError(f"{env}: the YAML has {len(errors)} error{'s' if len(errors) != 1 else ''}; "
-                          f"fix them (see `reconciler validate {env}`) first")
 
 
 def finish(root: Path, target: Target, changes: Any, done: str, message: tuple[str, str, str | None],
@@ -174,8 +161,10 @@ def finish(root: Path, target: Target, changes: Any, done: str, message: tuple[s
     else:
         emit("no commit was written (not a git repository)")
     _record(root, target, outcome, subject, body, ticket)
-    with _apply_moment(target.moment if target.fixed else None):
-        _run_apply(root, env, subject, ticket)
+    from reconciler.cli.apply import run_apply
+
+    # with --at the apply acts at that same instant: the pause's window is active then
+    run_apply(root, [env], yes=True, message=subject, ticket=ticket, moment=target.moment if target.fixed else None)
 
 
 def _check_written(root: Path, env: str, target: Target, old: Mapping[str, bytes | None]) -> None:
@@ -206,31 +195,6 @@ def _record(root: Path, target: Target, outcome: str, subject: str, body: str, t
                         ticket=ticket, subject=subject, body=body)
     except GitError as e:
         note(f"{target.spec.name}: no git record was written: {e}")
-
-
-def _run_apply(root: Path, env: str, message: str, ticket: str | None) -> None:
-    from reconciler.cli import apply
-
-    kwargs: dict[str, Any] = {"yes": True, "message": message}
-    if "ticket" in inspect.signature(apply.run_apply).parameters:
-        kwargs["ticket"] = ticket
-    apply.run_apply(root, [env], **kwargs)
-
-
-@contextlib.contextmanager
-def _apply_moment(moment: datetime | None) -> Iterator[None]:
-    """With --at, the apply acts at that same instant (the pause's window is active then, not at the clock's now)."""
-    from reconciler.cli import apply
-
-    if moment is None:
-        yield
-        return
-    saved = apply.now
-    apply.now = lambda: moment  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        apply.now = saved  # type: ignore[assignment]
 
 
 def new_id(target: Target) -> str:

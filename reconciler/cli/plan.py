@@ -74,9 +74,10 @@ def run_plan(root: Path, envs: Sequence[str], *, at_text: str | None = None, out
 
 def prepare(
     root: Path, envs: Sequence[str], at_text: str | None, shard: tuple[int, int] | None = None, *,
-    follow_links: bool = False,
+    follow_links: bool = False, moment: datetime | None = None,
 ) -> tuple[list[EnvironmentSpec], datetime]:
-    """Validate (refusing on any error) and return the selected specs and the instant.
+    """Validate (refusing on any error) and return the selected specs and the instant: `--at`, else
+    `moment` (a command's own now), else the clock.
 
     With `follow_links`, a named environment brings along the ones in its `hosting.linked`."""
     from reconciler.repo import load_repository
@@ -86,7 +87,7 @@ def prepare(
         envs = with_linked(repo.envs, repo.select(envs))
     selected = repo.select(envs, shard)
     tz = repo.envs[selected[0]].timezone if selected and selected[0] in repo.envs else "UTC"
-    at = instant("--at", at_text, tz) if at_text else datetime.now(UTC)
+    at = instant("--at", at_text, tz) if at_text else moment or datetime.now(UTC)
     refuse_on_errors(root, selected, at, repo)
     return [repo.envs[name] for name in selected], at
 
@@ -112,7 +113,10 @@ def with_linked(specs: Mapping[str, EnvironmentSpec], names: Sequence[str]) -> l
     return out
 
 
-def refuse_on_errors(root: Path, selected: Sequence[str], at: datetime, repo: Any = None) -> None:
+def refuse_on_errors(root: Path, selected: Sequence[str], at: datetime | None, repo: Any = None, *,
+                     before: str = "planning") -> None:
+    """Refuse to go on while the selected environments' YAML has errors: each on stderr, one line as the
+    reason (`before` says what waits: planning, editing it…)."""
     from reconciler.cli.validate import collect_problems
 
     problems, _ = collect_problems(root, selected, at=at, repo=repo)
@@ -121,7 +125,7 @@ def refuse_on_errors(root: Path, selected: Sequence[str], at: datetime, repo: An
         for problem in errors:
             note(str(problem))
         count = f"{len(errors)} error{'s' if len(errors) != 1 else ''}"
-        raise ConfigError(f"the YAML has {count}; fix them (see `reconciler validate`) before planning")
+        raise ConfigError(f"the YAML has {count}; fix them (see `reconciler validate`) before {before}")
 
 
 def read_lives(root: Path, specs: Sequence[EnvironmentSpec], parallel: int | None) -> dict[str, dict[str, Any]]:

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.options import emit, instant, note, resolve_root, root_option
-from reconciler.errors import ConfigError, UsageError
-from reconciler.model import BASE_FOLDER, Kind, Severity
+from reconciler.cli.options import emit, instant, resolve_root, root_option
+from reconciler.errors import UsageError
+from reconciler.model import BASE_FOLDER, Kind
 
 if TYPE_CHECKING:
     from reconciler.core.rollover import Changes, YamlFile
@@ -101,16 +101,10 @@ def run_expire(root: Path, *, at_text: str | None = None) -> int:
 
 
 def refuse_errors(root: Path, repo: Repository) -> None:
-    """Refuse to edit a repository that does not validate (its errors on stderr, one line as the reason)."""
-    from reconciler.cli.validate import collect_problems
+    """Refuse to edit a repository that does not validate."""
+    from reconciler.cli.plan import refuse_on_errors
 
-    problems, _ = collect_problems(root, [], repo=repo)
-    errors = [p for p in problems if p.severity is Severity.ERROR]
-    if errors:
-        for problem in errors:
-            note(str(problem))
-        raise ConfigError(f"the YAML has {len(errors)} error{'s' if len(errors) != 1 else ''}; "
-                          "fix them (see `reconciler validate`) before editing it")
+    refuse_on_errors(root, [], None, repo, before="editing it")
 
 
 def rollover_files(root: Path, repo: Repository) -> list[YamlFile]:
