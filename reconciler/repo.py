@@ -245,7 +245,7 @@ class _Loader:
     def build(
         self, kind: Kind, base: tuple[str, bytes] | None, own: tuple[str, bytes] | None
     ) -> dict[str, Any]:
-        parsed_base = self._parse_base(kind, base) if base else None
+        parsed_base = self.parse_base(kind, base) if base else None
         parsed_own = self._parse(kind, *own) if own else None
         failed = [p for p in (parsed_base, parsed_own) if isinstance(p, Problem)]
         if failed:
@@ -260,7 +260,7 @@ class _Loader:
         secrets = secret_problems(doc)
         return {"doc": load.to_json(doc), "problems": [p.data for p in problems], "secrets": [p.data for p in secrets]}
 
-    def _parse_base(self, kind: Kind, base: tuple[str, bytes]) -> Parsed | Problem:
+    def parse_base(self, kind: Kind, base: tuple[str, bytes]) -> Parsed | Problem:
         rel = base[0]
         if rel not in self._base_parsed:
             self._base_parsed[rel] = self._parse(kind, *base)
@@ -296,17 +296,25 @@ def _build_misses(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(cores, mp_context=context, initializer=_start_worker, initargs=(loader.root,)) as pool:
-        built = dict(zip(misses, pool.map(_build_one, misses.values(), chunksize=64), strict=True))
+    global _worker
+    _warm(loader, base)
+    _worker = loader  # forked workers inherit it warm: schema validators compiled, `_base/` parsed once
+    try:
+        with ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("fork")) as pool:
+            built = dict(zip(misses, pool.map(_build_one, misses.values(), chunksize=64), strict=True))
+    finally:
+        _worker = None
     for key, entry in built.items():
         loader.cache.put(key, entry)
     return built
 
 
-def _start_worker(root: Path) -> None:
-    global _worker
-    _worker = _Loader(root, DocumentCache())
+def _warm(loader: _Loader, base: Mapping[str, tuple[str, bytes]]) -> None:
+    """What every worker would otherwise do for itself: compile the validators, parse `_base/`."""
+    loader.schemas.warm_up()
+    for kind in Kind:
+        if kind.filename in base:
+            loader.parse_base(kind, base[kind.filename])
 
 
 def _build_one(job: tuple[str, tuple[str, bytes] | None, tuple[str, bytes] | None]) -> dict[str, Any]:

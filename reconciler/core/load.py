@@ -131,6 +131,10 @@ class SchemaSet:
             for name, schema in self.schemas.items()
         }
 
+    def warm_up(self) -> None:
+        """Compile the fast validators now (before forking workers that would each compile them)."""
+        self._fast  # noqa: B018
+
     def problems(self, doc: Document) -> list[Problem]:
         """Every schema error of a document; the compiled validator answers the common case."""
         name = doc.kind.schema_name
