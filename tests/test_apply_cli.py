@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import reconciler.cli.apply as apply_cli
+import reconciler.engine as engine_clock
 from reconciler.connectors import get_connector
 from reconciler.connectors.embedded import store_path
 from reconciler.core.apply import build_plan, safety_problems
@@ -25,7 +25,7 @@ LATER = datetime(2026, 11, 25, 12, 5, tzinfo=CHICAGO)
 def clock(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Fix the apply's `now`; returns a setter."""
     state = {"now": LATER}
-    monkeypatch.setattr(apply_cli, "now", lambda: state["now"])
+    monkeypatch.setattr(engine_clock, "now", lambda: state["now"])
 
     def set_now(value: datetime) -> None:
         state["now"] = value

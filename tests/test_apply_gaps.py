@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import reconciler.cli.apply as apply_cli
-import reconciler.cli.plan as plan_cli
+import reconciler.engine as engine_clock
+import reconciler.cli.options as options_cli
 import reconciler.connectors.embedded as embedded
 from reconciler.connectors import get_connector
 from reconciler.connectors.base import PartialApplyError
@@ -28,7 +28,7 @@ ONLY_SANDBOX = "phases.summer-open-scheduling"  # a change only sandbox's plan h
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(apply_cli, "now", lambda: LATER)
+    monkeypatch.setattr(engine_clock, "now", lambda: LATER)
 
 
 def _fail_on(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
@@ -182,7 +182,7 @@ def test_no_progress_bar_without_a_tty(cli, repo: Path, clock) -> None:  # type:
 def test_progress_with_a_tty_never_touches_stdout(  # type: ignore[no-untyped-def]
     cli, repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(plan_cli, "_stderr_is_tty", lambda: True)
+    monkeypatch.setattr(options_cli, "stderr_is_tty", lambda: True)
     result = cli("--root", str(repo), "plan", "--at", AT, "--format", "json")
     assert result.code == 0, result.err
     assert "━" not in result.out

@@ -12,8 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import reconciler.cli.apply as apply_cli
-import reconciler.cli.import_ as import_cli
+import reconciler.engine as engine_clock
 from reconciler.connectors.embedded import store_path
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -25,8 +24,7 @@ IN_WINDOW = "2026-11-29T05:00"
 @pytest.fixture
 def applied(cli, repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # type: ignore[no-untyped-def]
     """The example repository, applied at a fixed time."""
-    monkeypatch.setattr(apply_cli, "now", lambda: LATER)
-    monkeypatch.setattr(import_cli, "now", lambda: LATER)
+    monkeypatch.setattr(engine_clock, "now", lambda: LATER)
     result = cli("--root", str(repo), "apply", "--yes")
     assert result.code == 0, result.err
     return repo
@@ -175,7 +173,7 @@ def test_drift_compares_with_the_yaml_of_the_applied_revision(cli, repo: Path,  
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "example")
-    monkeypatch.setattr(apply_cli, "now", lambda: LATER)
+    monkeypatch.setattr(engine_clock, "now", lambda: LATER)
     assert cli("--root", str(repo), "apply", "--yes").code == 0
     settings = repo / "environments" / "staging" / "merge-settings.yaml"
     settings.write_text(settings.read_text().replace("realtime: false", "realtime: true"))

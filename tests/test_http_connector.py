@@ -386,7 +386,7 @@ def slow_server() -> Iterator[str]:
 
 def test_parallel_16_really_sends_16_requests_at_once(repo: Path, slow_server: str,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from reconciler.cli.plan import read_lives
+    from reconciler.engine import Engine
 
     monkeypatch.setenv(VAR, CANARY)
     base = load_repository(repo).envs["sandbox"]
@@ -396,7 +396,7 @@ def test_parallel_16_really_sends_16_requests_at_once(repo: Path, slow_server: s
     specs = [dataclasses.replace(s, name=f"college-{i:02d}") for i, s in enumerate(specs)]
     _Slow.most = _Slow.count = 0
     started = time.monotonic()
-    lives = read_lives(repo, specs, 16)
+    lives = Engine(repo).read_lives(specs, 16)
     elapsed = time.monotonic() - started
     assert len(lives) == 32 and _Slow.count == 32
     assert _Slow.most == 16, f"{_Slow.most} in flight at most ({elapsed:.2f}s)"

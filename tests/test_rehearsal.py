@@ -22,8 +22,7 @@ import httpx
 import pytest
 from emulator_fixture import TOKEN_ENV, Emulator, emulator, start_emulator  # noqa: F401
 
-import reconciler.cli.apply as apply_cli
-import reconciler.cli.import_ as import_cli
+import reconciler.engine as engine_clock
 
 CHICAGO = ZoneInfo("America/Chicago")
 T0 = datetime(2026, 11, 25, 12, 5, tzinfo=CHICAGO)  # a Wednesday noon: no window open
@@ -91,8 +90,7 @@ def activity(server: Emulator, env: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock(T0)
-    monkeypatch.setattr(apply_cli, "now", clock)
-    monkeypatch.setattr(import_cli, "now", clock)
+    monkeypatch.setattr(engine_clock, "now", clock)
     return clock
 
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import reconciler.cli.apply as apply_cli
+import reconciler.engine as engine_clock
 import reconciler.cli.report as report_cli
 from reconciler.core.plan import Action, Blocked, Change, EnvPlan
 from reconciler.core.render import change_line
@@ -62,7 +62,7 @@ def parsed(page: str) -> TagChecker:
 @pytest.fixture
 def applied(cli, repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # type: ignore[no-untyped-def]
     """The example repository, applied at a fixed time with a message; the report's clock fixed too."""
-    monkeypatch.setattr(apply_cli, "now", lambda: APPLIED_AT)
+    monkeypatch.setattr(engine_clock, "now", lambda: APPLIED_AT)
     monkeypatch.setattr(report_cli, "now", lambda: GENERATED)
     result = cli("--root", str(repo), "apply", "--yes", "--message", "first rollout")
     assert result.code == 0, result.err

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import reconciler.cli.apply as apply_cli
+import reconciler.engine as engine_clock
 import reconciler.cli.watch as watch_cli
 from reconciler.connectors import get_connector
 from reconciler.core.timeline import Timeline
@@ -181,7 +181,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     driven = Clock(BEFORE_UPGRADE)
     monkeypatch.setattr(watch_cli, "now", driven.now)
     monkeypatch.setattr(watch_cli, "sleep", driven.sleep)
-    monkeypatch.setattr(apply_cli, "now", driven.now)
+    monkeypatch.setattr(engine_clock, "now", driven.now)
     return driven
 
 

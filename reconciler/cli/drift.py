@@ -1,30 +1,15 @@
-"""EDGE: `reconciler drift` — live changes made outside git since the last apply.
-
-The baseline is what the last apply left behind: the effective desired state of the YAML at
-the applied revision (read from git; the current YAML when the revision is unknown or the same)
-at the time of that apply (`applied.at`), restricted to the parts the YAML manages. So a pull
-request merged but not yet applied is not drift: it is what `plan` shows. Everything that moved
-away from it in live (DeepDiff, list order ignored) is drift, fields the model does not know
-included. Read-only parts (activity, applied, available_terms, update request statuses) are
-left out.
-"""
+"""EDGE: `reconciler drift` — live changes made outside git since the last apply (engine/drift.py)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from reconciler.cli.options import emit, fleet_options, format_option, resolve_root, root_option
-from reconciler.model import EnvironmentSpec
-
-FORMAT_VERSION = 1
-IGNORED_PARTS = ("activity", "applied", "available_terms")
-CLOSED_REQUESTS = ("Completed", "Cancelled", "Unable to Complete")
+from reconciler.cli.options import emit, engine, fleet_options, format_option, resolve_root, root_option
 
 
 @click.command(
@@ -46,145 +31,14 @@ def command(envs: tuple[str, ...], fmt: str, parallel: int | None, shard: tuple[
 
 def run_drift(root: Path, envs: Sequence[str], *, fmt: str = "text", parallel: int | None = None,
               shard: tuple[int, int] | None = None) -> int:
-    from reconciler.cli.plan import prepare, read_lives
+    from reconciler.engine.drift import FORMAT_VERSION
 
-    specs, _ = prepare(root, envs, None, shard)
-    lives = read_lives(root, specs, parallel)
-    applied_specs = specs_at_applied_revisions(root, specs, lives)
-    results = [environment_drift(applied_specs.get(spec.name, spec), lives[spec.name], current=spec)
-               for spec in specs]
+    results = engine(root).drift(envs, parallel=parallel, shard=shard)
     if fmt == "json":
         emit(json.dumps({"format_version": FORMAT_VERSION, "environments": results}, indent=2, default=str))
     else:
         emit(_text(results))
     return 2 if any(r["drift"] for r in results) else 0
-
-
-def specs_at_applied_revisions(
-    root: Path, specs: Sequence[EnvironmentSpec], lives: Mapping[str, Mapping[str, Any]]
-) -> dict[str, EnvironmentSpec]:
-    """Each environment as its YAML stood at the revision of its last apply, where that revision is
-    another one than HEAD and git has it; the others are left out (their current spec is the baseline)."""
-    from reconciler.cli.plan import git_revision
-
-    head = git_revision(root)
-    wanted: dict[str, list[str]] = {}
-    for spec in specs:
-        applied = lives[spec.name].get("applied")
-        revision = applied.get("revision") if isinstance(applied, Mapping) else None
-        if head and isinstance(revision, str) and revision and revision != head:
-            wanted.setdefault(revision, []).append(spec.name)
-    found: dict[str, EnvironmentSpec] = {}
-    for revision, names in wanted.items():
-        then = _repository_at(root, revision)
-        found.update({name: then.envs[name] for name in names if then is not None and name in then.envs})
-    return found
-
-
-def _repository_at(root: Path, revision: str) -> Any:
-    """`environments/` as it stood at `revision`, loaded from a temporary copy; None if git cannot say."""
-    import io
-    import subprocess
-    import tarfile
-    import tempfile
-
-    from reconciler.repo import load_repository
-
-    def git(*args: str) -> bytes | None:
-        try:
-            done = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=30, check=False)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout if done.returncode == 0 else None
-
-    prefix = (git("rev-parse", "--show-prefix") or b"").decode().strip()
-    archive = git("archive", "--format=tar", f"{revision}:{prefix}environments")
-    if archive is None:
-        return None
-    with tempfile.TemporaryDirectory(prefix="reconciler-drift-") as tmp:
-        target = Path(tmp) / "environments"
-        target.mkdir()
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(target, filter="data")
-        return load_repository(Path(tmp))
-
-
-def environment_drift(spec: EnvironmentSpec, live: Mapping[str, Any], *,
-                      current: EnvironmentSpec | None = None) -> dict[str, Any]:
-    """{"name", "applied", "drift": [{"path", "before", "after"}]} for one environment.
-
-    `spec` is the YAML at the applied revision; `current`, when it is another, the YAML now: a live
-    value that the YAML now also holds (a console edit adopted by `import` and merged) is not drift."""
-    applied = live.get("applied")
-    if not isinstance(applied, Mapping) or not applied.get("at"):
-        return {"name": spec.name, "applied": None, "drift": []}
-    at = datetime.fromisoformat(str(applied["at"]))
-    before = baseline(spec, live, at)
-    moved = diff(before, comparable_live(live, before))
-    if current is not None and current is not spec and moved:
-        now_desired = baseline(current, live, at)
-        still = {d["path"] for d in diff(now_desired, comparable_live(live, now_desired))}
-        moved = [d for d in moved if d["path"] in still]
-    return {"name": spec.name, "applied": dict(applied), "drift": moved}
-
-
-def baseline(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime) -> dict[str, Any]:
-    """The effective desired state at `at`, without what the plan would have blocked."""
-    from reconciler.core.apply import plan_one
-    from reconciler.core.desired import desired_state
-    from reconciler.core.timeline import Timeline, effective, thaw
-
-    state = thaw(effective(desired_state(spec), Timeline.windows_of(spec), at).state)
-    for blocked in plan_one(spec, live, at, None).blocked:
-        target: Any = state
-        for key in blocked.path.split("."):
-            target = target.get(key) if isinstance(target, Mapping) else None
-        if isinstance(target, list) and blocked.value in target:
-            target.remove(blocked.value)
-    return state
-
-
-def comparable_live(live: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, Any]:
-    """Live restricted to the parts of the baseline, without read-only fields."""
-    out: dict[str, Any] = {}
-    for part in before:
-        if part in IGNORED_PARTS or part not in live:
-            continue
-        value = live[part]
-        if part == "update_requests" and isinstance(value, Mapping):
-            known = before.get(part) or {}
-            value = {
-                rid: {k: v for k, v in (item or {}).items() if k != "status"}
-                for rid, item in value.items()
-                if rid in known or (item or {}).get("status") not in CLOSED_REQUESTS
-            }
-        out[part] = value
-    return out
-
-
-def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every leaf that moved from `before` to `after`, as dotted paths, sorted."""
-    from deepdiff import DeepDiff
-
-    found = DeepDiff(dict(before), dict(after), ignore_order=True, view="tree")
-    out: list[dict[str, Any]] = []
-    for report, levels in found.items():
-        for level in levels:
-            parts = level.path(output_format="list")
-            old, new = _plain(level.t1), _plain(level.t2)
-            if report.startswith("iterable_item") and parts and isinstance(parts[-1], int):
-                parts = parts[:-1]
-            out.append({"path": ".".join(str(p) for p in parts), "before": old, "after": new})
-    out.sort(key=lambda d: (d["path"], json.dumps(d["before"], sort_keys=True, default=str),
-                            json.dumps(d["after"], sort_keys=True, default=str)))
-    return out
-
-
-def _plain(value: Any) -> Any:
-    """DeepDiff's NotPresent (and the like) becomes None."""
-    if value is None or isinstance(value, str | int | float | bool | list | dict):
-        return value
-    return None
 
 
 def _text(results: Sequence[Mapping[str, Any]]) -> str:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from reconciler.engine import Engine
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,13 +67,9 @@ def resolve_root(root: str | None) -> Path:
 
 def instant(option: str, text: str, tz: Any) -> datetime:
     """`--at T` and the like: an aware datetime, or a TimeInputError that names the option."""
-    from reconciler.core.timeline import parse_instant
-    from reconciler.errors import TimeInputError
+    from reconciler.engine.selection import instant as parse
 
-    try:
-        return parse_instant(text, tz)
-    except TimeInputError as e:
-        raise TimeInputError(f"{option} {text}: {e}") from None
+    return parse(option, text, tz)
 
 
 def use_color() -> bool:
@@ -82,3 +82,57 @@ def emit(text: str) -> None:
 
 def note(text: str) -> None:
     click.echo(text, err=True)
+
+
+class ConsoleReporter:
+    """The engine's Reporter at a terminal or in CI: lines on stdout, notes and progress on stderr."""
+
+    def __init__(self) -> None:
+        self.color = use_color()
+
+    def emit(self, text: str) -> None:
+        emit(text)
+
+    def note(self, text: str) -> None:
+        note(text)
+
+    def progress(self, description: str, total: int) -> AbstractContextManager[Callable[[], None]]:
+        return progress(description, total)
+
+    def ask(self, question: str, preface: str = "") -> bool | None:
+        if not sys.stdin.isatty():
+            return None
+        if preface:
+            emit(preface)
+        return bool(click.confirm(question, default=False))
+
+
+def engine(root: Path) -> Engine:
+    """The engine of a command run, speaking through the console."""
+    from reconciler.engine import Engine
+
+    return Engine(root, out=ConsoleReporter())
+
+
+@contextmanager
+def progress(description: str, total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr for fleet work a person watches: only when stderr is a terminal and
+    more than one environment is handled; otherwise (CI, pipes, tests) a no-op. Never on stdout."""
+    if total <= 1 or not stderr_is_tty():
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   console=Console(stderr=True), transient=True)
+    task = bar.add_task(description, total=total)
+    with bar:
+        yield lambda: bar.advance(task)
+
+
+def stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False

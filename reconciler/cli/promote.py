@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.options import emit, resolve_root, root_option
+from reconciler.cli.options import emit, note, resolve_root, root_option
 from reconciler.errors import UsageError
 from reconciler.model import BASE_FOLDER, Kind
 
@@ -33,22 +33,22 @@ def command(src: str, dst: str, root: str | None) -> int:
 
 
 def run_promote(root: Path, src: str, dst: str) -> int:
-    from reconciler.cli.term import refuse_errors, report, write_checked
     from reconciler.core import rollover
+    from reconciler.engine.editing import refuse_errors, report, write_checked
     from reconciler.repo import load_repository
 
     if src == dst:
         raise UsageError(f"promote {src} {dst}: SRC and DST are the same environment")
     repo = load_repository(root)
     repo.select([src, dst])
-    refuse_errors(root, repo)
+    refuse_errors(root, repo, note)
     changes = rollover.promote(_side(root, repo, src), _side(root, repo, dst))
     written = write_checked(root, changes)
     if not written:
         emit(f"promote {src} -> {dst}: {dst} already has {src}'s term scopes and phases; nothing written")
         return 0
     emit(f"promote {src} -> {dst}:")
-    report(changes, written)
+    report(changes, written, emit)
     return 0
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.options import emit, fleet_options, resolve_root, root_option
+from reconciler.cli.options import emit, engine, fleet_options, resolve_root, root_option
 from reconciler.errors import UsageError
 
 DEFAULT_OUT = "reconciler-report"
@@ -47,14 +47,15 @@ def command(envs: tuple[str, ...], out: str, at_text: str | None, days: int, par
 
 def run_report(root: Path, envs: Sequence[str], *, out: str = DEFAULT_OUT, at_text: str | None = None,
                days: int = DEFAULT_DAYS, parallel: int | None = None, shard: tuple[int, int] | None = None) -> int:
-    from reconciler.cli.plan import git_revision, prepare, read_lives
     from reconciler.core.apply import build_plan
     from reconciler.core.report import environment_view, report_html
 
     folder = _out_folder(out)  # refused before any work; created only once there is a page to write
-    specs, at = prepare(root, envs, at_text, shard)
-    lives = read_lives(root, specs, parallel)
-    plan = build_plan(specs, lives, at, git_revision(root))
+    run = engine(root)
+    chosen = run.select(envs, at_text, shard=shard)
+    specs, at = chosen.specs, chosen.at
+    lives = run.read_lives(specs, parallel)
+    plan = build_plan(specs, lives, at, run.revision())
     views = [environment_view(spec, lives[spec.name], env_plan, at, days)
              for spec, env_plan in zip(specs, plan.environments, strict=True)]
     page = _write(folder, report_html(views, at=at, days=days, generated=now()))

@@ -61,7 +61,7 @@ def run_schedule(root: Path, envs: Sequence[str], *, frm: str | None = None, to:
 
 
 def _valid_specs(root: Path, envs: Sequence[str], shard: tuple[int, int] | None) -> list:  # type: ignore[type-arg]
-    from reconciler.cli.validate import collect_problems
+    from reconciler.engine.selection import collect_problems
     from reconciler.model import Severity
     from reconciler.repo import load_repository
 

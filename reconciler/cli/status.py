@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from reconciler.cli.options import emit, fleet_options, format_option, resolve_root, root_option
-from reconciler.model import EnvironmentSpec
-
-FORMAT_VERSION = 1
-CLOSED_REQUESTS = ("Completed", "Cancelled", "Unable to Complete")
+from reconciler.cli.options import emit, engine, fleet_options, format_option, resolve_root, root_option
 
 
 @click.command(
@@ -37,47 +32,15 @@ def command(envs: tuple[str, ...], at_text: str | None, fmt: str, parallel: int 
 
 def run_status(root: Path, envs: Sequence[str], *, at_text: str | None = None, fmt: str = "text",
                parallel: int | None = None, shard: tuple[int, int] | None = None) -> int:
-    from reconciler.cli.plan import prepare, read_lives
+    from reconciler.engine.status import FORMAT_VERSION
 
-    specs, at = prepare(root, envs, at_text, shard)
-    lives = read_lives(root, specs, parallel)
-    results = [environment_status(spec, lives[spec.name], at) for spec in specs]
+    at, results = engine(root).status(envs, at_text=at_text, parallel=parallel, shard=shard)
     if fmt == "json":
         emit(json.dumps({"format_version": FORMAT_VERSION, "at": at.isoformat(), "environments": results},
                         indent=2, default=str))
     else:
         emit(_text(results))
     return 0
-
-
-def environment_status(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime) -> dict[str, Any]:
-    from reconciler.cli.drift import environment_drift
-    from reconciler.core.apply import plan_one
-    from reconciler.core.timeline import Timeline
-
-    timeline = Timeline.from_spec(spec)
-    plan = plan_one(spec, live, at, None)
-    applied = live.get("applied") if isinstance(live.get("applied"), Mapping) else None
-    nxt = timeline.next_transition(at)
-    requests = live.get("update_requests") or {}
-    return {
-        "name": spec.name,
-        "revision": (applied or {}).get("revision"),
-        "applied_at": (applied or {}).get("at"),
-        "in_sync": plan.is_empty,
-        "changes": len(plan.changes),
-        "drift": len(environment_drift(spec, live)["drift"]),
-        "active_windows": [o.window.id for o in timeline.active_windows(at)],
-        "phases": timeline.current_phases(at),
-        "next_transition": None if nxt is None else {
-            "at": nxt.local_at.isoformat(timespec="seconds"), "event": nxt.event.value, "id": nxt.id,
-        },
-        "open_update_requests": [
-            {"id": rid, "status": item.get("status"), **{k: v for k, v in item.items() if k != "status"}}
-            for rid, item in sorted(requests.items())
-            if isinstance(item, Mapping) and item.get("status") not in CLOSED_REQUESTS
-        ],
-    }
 
 
 def _text(results: Sequence[Mapping[str, Any]]) -> str:

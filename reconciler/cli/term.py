@@ -6,19 +6,19 @@ the comment-keeping writes `reconciler.edit`'s. The result must validate, or not
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.options import emit, instant, resolve_root, root_option
+from reconciler.cli.options import emit, instant, note, resolve_root, root_option
+from reconciler.engine.editing import refuse_errors, report, write_checked
 from reconciler.errors import UsageError
 from reconciler.model import BASE_FOLDER, Kind
 
 if TYPE_CHECKING:
-    from reconciler.core.rollover import Changes, YamlFile
+    from reconciler.core.rollover import YamlFile
     from reconciler.repo import Repository
 
 ROLLOVER_KINDS = (Kind.TERMS, Kind.MERGE_SETTINGS, Kind.PHASES)
@@ -69,13 +69,13 @@ def run_roll(root: Path, new: str, *, like: str | None = None, name: str | None 
     from reconciler.repo import load_repository
 
     repo = load_repository(root)
-    refuse_errors(root, repo)
+    refuse_errors(root, repo, note)
     files = rollover_files(root, repo)
     term = rollover.new_term(files, new, like, name, _day("--start", start), _day("--end", end))
     changes = rollover.roll(files, term)
     written = write_checked(root, changes)
     emit(f"term roll {term.code} ({term.name}, {term.start}..{term.end}, like {term.like}):")
-    report(changes, written)
+    report(changes, written, emit)
     return 0
 
 
@@ -84,7 +84,7 @@ def run_expire(root: Path, *, at_text: str | None = None) -> int:
     from reconciler.repo import load_repository
 
     repo = load_repository(root)
-    refuse_errors(root, repo)
+    refuse_errors(root, repo, note)
     files = rollover_files(root, repo)
     ended = ended_by_file(repo, at_text)
     changes = rollover.expire(files, ended)
@@ -93,18 +93,8 @@ def run_expire(root: Path, *, at_text: str | None = None) -> int:
         emit("term expire: no merge scope holds an ended term; nothing written")
         return 0
     emit("term expire:")
-    report(changes, written)
+    report(changes, written, emit)
     return 0
-
-
-# --- shared with promote --------------------------------------------------------------------------
-
-
-def refuse_errors(root: Path, repo: Repository) -> None:
-    """Refuse to edit a repository that does not validate."""
-    from reconciler.cli.plan import refuse_on_errors
-
-    refuse_on_errors(root, [], None, repo, before="editing it")
 
 
 def rollover_files(root: Path, repo: Repository) -> list[YamlFile]:
@@ -118,29 +108,6 @@ def rollover_files(root: Path, repo: Repository) -> list[YamlFile]:
             if (root / rel).is_file():
                 found.append(read_plain(root, rel, kind))
     return found
-
-
-def write_checked(root: Path, changes: Changes) -> list[str]:
-    """Write the changes; if the result does not validate, put every file back and refuse."""
-    from reconciler import edit
-    from reconciler.cli.validate import collect_problems
-
-    texts = edit.render(root, changes)
-    if not texts:
-        return []
-    old = edit.write_texts(root, texts)
-    edit.keep_if_valid(root, old, lambda: collect_problems(root, [])[0])
-    return list(texts)
-
-
-def report(changes: Changes, written: Sequence[str]) -> None:
-    for rel in written:
-        for edit in changes.files.get(rel, []):
-            if edit.note:
-                emit(f"  {rel}: {edit.note}")
-    count = len(written)
-    emit(f"{count} file{'s' if count != 1 else ''} changed, not committed; review with `git diff`, "
-         "then open a pull request")
 
 
 def ended_by_file(repo: Repository, at_text: str | None) -> dict[str, set[str]]:

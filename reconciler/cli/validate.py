@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from reconciler.cli.options import emit, fleet_options, format_option, note, resolve_root, root_option
 from reconciler.model import Problem, Severity
-
-if TYPE_CHECKING:
-    from reconciler.repo import Repository
 
 
 @click.command(
@@ -37,6 +33,8 @@ def command(envs: tuple[str, ...], strict: bool, fmt: str, parallel: int | None,
 
 def run_validate(root: Path, envs: Sequence[str], *, strict: bool = False, fmt: str = "text",
                  shard: tuple[int, int] | None = None, at: datetime | None = None) -> int:
+    from reconciler.engine.selection import collect_problems
+
     problems, selected = collect_problems(root, envs, shard=shard, at=at)
     if strict:
         problems = [_as_error(p) for p in problems]
@@ -49,21 +47,6 @@ def run_validate(root: Path, envs: Sequence[str], *, strict: bool = False, fmt: 
     warnings = len(problems) - errors
     note(_summary(selected, errors, warnings))
     return 1 if errors else 0
-
-
-def collect_problems(root: Path, envs: Sequence[str], *, shard: tuple[int, int] | None = None,
-                     at: datetime | None = None, repo: Repository | None = None) -> tuple[list[Problem], list[str]]:
-    """Every problem that concerns the selected environments, sorted, each once."""
-    from reconciler.repo import load_repository, policy_problems
-
-    repo = repo or load_repository(root)
-    selected = repo.select(envs, shard)
-    found = set(repo.problems)
-    for name in selected:
-        found.update(repo.env_problems.get(name, []))
-    for problems in policy_problems(repo, selected, at or datetime.now(UTC)).values():
-        found.update(problems)
-    return sorted(found), selected
 
 
 def _as_error(problem: Problem) -> Problem:

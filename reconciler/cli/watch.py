@@ -10,7 +10,6 @@ ends the loop. SIGTERM or SIGINT lets the apply in flight finish, then exits 0.
 from __future__ import annotations
 
 import contextlib
-import io
 import signal
 import threading
 from collections.abc import Iterator, Sequence
@@ -133,18 +132,17 @@ def _cycle(root: Path, due: Sequence[Due], watching: _Watching, watched: dict[st
 def _apply_one(root: Path, due: Due, covered: Sequence[str], tz: tzinfo, watched: Watched,
                step: timedelta) -> Watched:
     """Apply one environment; log what happened; return its record for the next decision."""
-    from reconciler.cli.apply import run_apply
+    from reconciler.engine import Engine, Quiet
 
     # Read before the apply starts: the apply plans at a moment no earlier than this, so every
     # transition up to it is covered; a reading taken after could skip one that fell in between.
     moment = now()
-    output = io.StringIO()  # stdout and stderr together, in the order apply wrote them
+    output = Quiet()  # what apply said, lines and notes in their order
     try:
         try:
-            with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
-                run_apply(root, [due.environment], yes=True, message=f"watch: {due.reason}")
+            Engine(root, out=output).apply([due.environment], yes=True, message=f"watch: {due.reason}")
         finally:
-            _log_output(moment, due, covered, tz, output)
+            _log_output(moment, due, covered, tz, output.said)
     except (LiveError, ApplyFailed) as e:
         after = failed(watched, moment, step, transient=True)
         delay = backoff(after.failures, step).total_seconds()
@@ -157,10 +155,10 @@ def _apply_one(root: Path, due: Due, covered: Sequence[str], tz: tzinfo, watched
     return applied(moment)
 
 
-def _log_output(moment: datetime, due: Due, covered: Sequence[str], tz: tzinfo, output: io.StringIO) -> None:
+def _log_output(moment: datetime, due: Due, covered: Sequence[str], tz: tzinfo, output: Sequence[str]) -> None:
     """Each line apply printed (`production: applied 2 changes (…)`), stamped, with why; a line
     that names no environment is given the one applied."""
-    for line in output.getvalue().splitlines():
+    for line in (part for said in output for part in said.splitlines()):
         if not line.strip() or line.startswith(_PROGRESS):
             continue
         named = any(line.startswith(f"{name}: ") for name in covered)
@@ -183,7 +181,7 @@ def _read(root: Path, envs: Sequence[str]) -> _Watching:
     whose YAML does not load gets an empty timeline: it is still attempted every interval, and
     the apply says what is wrong.
     """
-    from reconciler.cli.plan import with_linked
+    from reconciler.engine.selection import with_linked
     from reconciler.repo import load_repository
 
     try:

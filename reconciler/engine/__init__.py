@@ -1,0 +1,113 @@
+"""THE APPLICATION LAYER (octoDNS's `Manager`): one object per command run that holds the root, the
+clock, the connectors and the reporter, with one method per use case.
+
+Flow: cli/<cmd> parses options → `Engine(root, out=…)` → `engine.plan(…)`, `.apply(…)`, `.drift(…)`,
+`.status(…)`, `.import_env(…)`, `.pause(…)`, `.resume(…)`, `.merge(…)` → a result the command renders.
+The pure decisions live in `reconciler.core`; the engine sequences them with the edges (connectors,
+git, the edit pipeline). `watch` calls the same methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.engine.reporter import Quiet, Reporter
+from reconciler.engine.selection import Selection
+from reconciler.model import EnvironmentSpec
+
+
+def now() -> datetime:
+    """The system clock, the engine's default (one place, so a test can fix every command's now)."""
+    return datetime.now(UTC)
+
+
+def default_connect(spec: EnvironmentSpec, root: Path) -> Any:
+    from reconciler.connectors import get_connector
+
+    return get_connector(spec, root)
+
+
+class Engine:
+    """The use cases of one repository root."""
+
+    def __init__(self, root: Path, *, out: Reporter | None = None, clock: Callable[[], datetime] | None = None,
+                 connect: Callable[[EnvironmentSpec, Path], Any] | None = None) -> None:
+        self.root = root
+        self.out: Reporter = out or Quiet()
+        self._clock = clock
+        self.connect = connect or default_connect
+
+    def now(self) -> datetime:
+        return self._clock() if self._clock is not None else now()
+
+    def revision(self) -> str | None:
+        from reconciler import git
+
+        return git.revision(self.root)
+
+    # --- selecting and reading --------------------------------------------------------------
+
+    def select(self, envs: Sequence[str], at_text: str | None = None, *, shard: tuple[int, int] | None = None,
+               follow_links: bool = False, moment: datetime | None = None) -> Selection:
+        from reconciler.engine.selection import select
+
+        return select(self.root, envs, at_text, moment or self.now(), shard=shard, follow_links=follow_links,
+                      note=self.out.note)
+
+    def read_lives(self, specs: Sequence[EnvironmentSpec], parallel: int | None = None) -> dict[str, dict[str, Any]]:
+        from reconciler.engine.reading import read_lives
+
+        return read_lives(self.root, specs, parallel, self.out, self.connect)
+
+    # --- the use cases ----------------------------------------------------------------------
+
+    def plan(self, envs: Sequence[str], *, at_text: str | None = None, shard: tuple[int, int] | None = None,
+             parallel: int | None = None) -> Any:
+        from reconciler.core.apply import build_plan
+
+        chosen = self.select(envs, at_text, shard=shard, follow_links=True)
+        lives = self.read_lives(chosen.specs, parallel)
+        return build_plan(chosen.specs, lives, chosen.at, self.revision())
+
+    def apply(self, envs: Sequence[str], **options: Any) -> int:
+        from reconciler.engine.apply import apply
+
+        return apply(self, envs, **options)
+
+    def drift(self, envs: Sequence[str], *, parallel: int | None = None,
+              shard: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+        from reconciler.engine.drift import drift
+
+        return drift(self, envs, parallel=parallel, shard=shard)
+
+    def status(self, envs: Sequence[str], *, at_text: str | None = None, parallel: int | None = None,
+               shard: tuple[int, int] | None = None) -> tuple[datetime, list[dict[str, Any]]]:
+        from reconciler.engine.status import status
+
+        return status(self, envs, at_text=at_text, parallel=parallel, shard=shard)
+
+    def import_env(self, env: str) -> int:
+        from reconciler.engine.importing import import_env
+
+        return import_env(self, env)
+
+    def pause(self, env: str, **options: Any) -> int:
+        from reconciler.engine.pause import pause
+
+        return pause(self, env, **options)
+
+    def resume(self, env: str, **options: Any) -> int:
+        from reconciler.engine.pause import resume
+
+        return resume(self, env, **options)
+
+    def merge(self, env: str, **options: Any) -> int:
+        from reconciler.engine.merge import merge
+
+        return merge(self, env, **options)
+
+
+__all__ = ["Engine", "Quiet", "Reporter", "Selection", "now"]
