@@ -9,9 +9,9 @@ import pytest
 
 from reconciler.connectors import get_connector
 from reconciler.connectors.base import Connector
-from reconciler.connectors.embedded import EmbeddedConnector, store_path
-from reconciler.core.plan import Action, Change
-from reconciler.errors import ConnectorError, LockError, StoreError
+from reconciler.connectors.embedded import EmbeddedConnector, LiveStore, store_path
+from reconciler.core.plan import Action, Change, fingerprint
+from reconciler.errors import ConflictError, ConnectorError, LockError, StoreError
 from reconciler.model import EnvironmentSpec, Kind
 from reconciler.repo import load_repository
 
@@ -132,3 +132,102 @@ def test_unknown_connector_is_one_line(repo: Path) -> None:
     with pytest.raises(ConnectorError, match="unknown connector 'carrier-pigeon'") as info:
         get_connector(odd, repo)
     assert "\n" not in str(info.value)
+
+
+# --- the fingerprint guard, inside the write transaction -------------------------------------------
+
+
+def test_a_console_edit_after_the_read_is_a_conflict_and_survives(repo: Path) -> None:
+    conn = get_connector(_spec(repo), repo)
+    seen = conn.read()
+    with LiveStore(store_path(repo), "staging").transaction() as db:
+        LiveStore(store_path(repo), "staging").console_set(db, {"schedule.nightly": False})
+    stale = {**RECORD, "live_fingerprint": fingerprint(seen)}
+    refused = r"^staging: the live side changed since it was read; nothing was applied; plan again$"
+    with pytest.raises(ConflictError, match=refused):
+        conn.apply_changes([Change(Action.CHANGE, "schedule.nightly", before=None, after=True)], record=stale)
+    live = conn.read()
+    assert live["schedule"] == {"nightly": False}
+    assert "applied" not in live
+
+
+def test_the_guard_compares_exactly_what_read_returns(repo: Path) -> None:
+    """`available_terms` (added by read) and `activity`/`applied` (left out of the fingerprint) must not make
+    an unchanged live side look changed: applying twice, each time with the fingerprint of a fresh read."""
+    conn = get_connector(_spec(repo), repo)
+    conn.append_activity({"at": RECORD["at"], "actor": "tester", "message": "a comment"})
+    for change in (Change(Action.ADD, "merges.courses.terms", value="202710"),
+                   Change(Action.CHANGE, "schedule.nightly", before=None, after=True)):
+        conn.apply_changes([change], record={**RECORD, "live_fingerprint": fingerprint(conn.read())})
+    live = conn.read()
+    assert live["merges"] == {"courses": {"terms": ["202710"]}} and live["schedule"] == {"nightly": True}
+
+
+# --- the store under load and faults ----------------------------------------------------------------
+
+
+def test_a_read_does_not_wait_for_a_writer(repo: Path) -> None:
+    """The schema version is compared as a number, so opening the store never migrates (and never takes
+    the write lock) when it is current: plan reads while another process writes."""
+    spec = _spec(repo)
+    EmbeddedConnector(spec, repo).apply_changes([Change(Action.ADD, "merges.courses.terms", value="202710")],
+                                                record=RECORD)
+    writer = sqlite3.connect(store_path(repo), isolation_level=None, timeout=0.1)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE live SET doc = doc")
+        fresh = EmbeddedConnector(spec, repo)  # a new connection, as a new `plan` opens
+        assert fresh.read()["merges"] == {"courses": {"terms": ["202710"]}}
+        assert EmbeddedConnector.read_many([fresh, EmbeddedConnector(_spec(repo, "sandbox"), repo)])
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def _fill_the_disk(db: sqlite3.Connection) -> None:
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def _make_read_only(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA query_only = ON")
+
+
+@pytest.mark.parametrize(("fault", "reason"), [
+    pytest.param(_fill_the_disk, "database or disk is full", id="disk-full"),
+    pytest.param(_make_read_only, "readonly", id="read-only"),
+])
+def test_a_store_that_cannot_be_written_is_one_line_and_nothing_is_applied(
+        repo: Path, fault: object, reason: str) -> None:
+    conn = get_connector(_spec(repo), repo)
+    assert isinstance(conn, EmbeddedConnector)
+    conn.apply_changes([Change(Action.ADD, "merges.courses.terms", value="202710")], record=RECORD)
+    before = conn.read()
+    big = Change(Action.ADD, "access.users.big@example.edu", value={"products": ["scheduling"] * 5000})
+    with conn.store.connect() as db:  # the connector's own connection: the fault is SQLite's, not a mock
+        fault(db)  # type: ignore[operator]
+    with pytest.raises(StoreError) as caught:
+        conn.apply_changes([big], record={**RECORD, "live_fingerprint": fingerprint(before)})
+    message = str(caught.value)
+    assert message.startswith(f"{store_path(repo)}: cannot apply to staging: ")
+    assert reason in message and message.endswith("nothing was applied (the transaction was rolled back)")
+    assert "\n" not in message
+    with conn.store.connect() as db:
+        db.execute("PRAGMA max_page_count = 1073741823")
+        db.execute("PRAGMA query_only = OFF")
+    assert conn.read() == before  # rolled back, and the kept connection is usable again
+    conn.apply_changes([big], record={**RECORD, "live_fingerprint": fingerprint(before)})
+    assert "big@example.edu" in conn.read()["access"]["users"]
+
+
+# --- the lease, decided inside the store transaction ---------------------------------------------------
+
+
+def test_a_takeover_replaces_only_the_holder_it_names(repo: Path) -> None:
+    store = LiveStore(store_path(repo), "staging")
+    with store.transaction() as db:
+        assert store.take_lease(db, "alive@elsewhere:1", 60)[:2] == (True, "alive@elsewhere:1")
+    with store.transaction() as db:  # the dead holder seen earlier no longer holds it: left alone
+        assert store.take_lease(db, "next@ci:2", 60, takeover="dead@here:3")[:2] == (False, "alive@elsewhere:1")
+    with store.transaction() as db:
+        assert store.take_lease(db, "next@ci:2", 60, takeover="alive@elsewhere:1")[:2] == (True, "next@ci:2")

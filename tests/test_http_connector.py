@@ -226,11 +226,11 @@ def test_the_total_time_is_bounded(mock) -> None:  # type: ignore[no-untyped-def
     assert 1 < len(seen) < 50
 
 
-def test_412_is_a_stale_plan(mock) -> None:  # type: ignore[no-untyped-def]
+def test_412_says_nothing_was_applied_and_to_plan_again(mock) -> None:  # type: ignore[no-untyped-def]
     connector, seen = mock(lambda r: answer(412, {"error": "etag mismatch", "etag": '"sha256:now"'}))
     with pytest.raises(ConflictError) as caught:
         connector.apply_changes([ADD], record=RECORD)
-    assert str(caught.value) == ("the plan is stale: staging changed on the platform since it was planned; "
+    assert str(caught.value) == ("staging: the live side changed since it was read (412); nothing was applied; "
                                  "plan again")
     assert len(seen) == 1
 
@@ -449,8 +449,10 @@ def test_a_console_edit_after_the_plan_is_a_conflict(http_repo: Path, emulator: 
                        json={"set": {"schedule.nightly": False}})
     assert edit.status_code == 200, edit.text
     record = {**RECORD, "live_fingerprint": fingerprint(seen)}
-    with pytest.raises(ConflictError, match=r"^the plan is stale: staging changed on the platform"):
+    with pytest.raises(ConflictError) as caught:
         connector.apply_changes([ADD], record=record)
+    assert str(caught.value) == ("staging: the live side changed since it was read (412); nothing was applied; "
+                                 "plan again")
     live = connector.read()
     assert live["schedule"] == {"nightly": False}
     assert "merges" not in live and "applied" not in live

@@ -136,21 +136,19 @@ def test_a_fleet_applied_under_faults_converges_and_records_each_apply_once(  # 
 
 @contextmanager
 def stale_under_apply(server: Emulator) -> Iterator[None]:
-    """A person edits the console between the plan's read and the apply's write (412 on the write)."""
-    original = HttpConnector.lock
+    """A person edits the console between the last read and the apply's write (412 on the write)."""
+    original = HttpConnector.apply_changes
 
-    @contextmanager
-    def lock_then_edit(self: HttpConnector, holder: str, ttl_s: float, **kw: Any) -> Iterator[None]:
-        with original(self, holder, ttl_s, **kw):
-            httpx.patch(f"{server.url}/environments/{self.env}/console", headers=server.headers, timeout=10,
-                        json={"set": {"schedule.realtime": False, "schedule.nightly": False}}).raise_for_status()
-            yield
+    def edit_then_apply(self: HttpConnector, changes: Any, *, record: dict[str, Any]) -> None:
+        httpx.patch(f"{server.url}/environments/{self.env}/console", headers=server.headers, timeout=10,
+                    json={"set": {"schedule.realtime": False, "schedule.nightly": False}}).raise_for_status()
+        original(self, changes, record=record)
 
-    HttpConnector.lock = lock_then_edit  # type: ignore[method-assign]
+    HttpConnector.apply_changes = edit_then_apply  # type: ignore[method-assign]
     try:
         yield
     finally:
-        HttpConnector.lock = original  # type: ignore[method-assign]
+        HttpConnector.apply_changes = original  # type: ignore[method-assign]
 
 
 def exception_texts(error: BaseException) -> list[str]:
@@ -204,7 +202,7 @@ def test_the_token_never_appears(  # type: ignore[no-untyped-def]
     with stale_under_apply(good):  # a failing apply: the live side moved under it (412)
         stale = cli("--root", str(repo), "apply", "production", "--yes", "--message", "stale")
     assert stale.code == 1
-    assert "the plan is stale: production changed on the platform since it was planned; plan again" in stale.err
+    assert "production: the live side changed since it was read (412); nothing was applied; plan again" in stale.err
     outputs.append(stale.out + stale.err)
     reset()
     for url in (f"http://127.0.0.1:{free_port()}/api/v1", other.url, failing.url):  # unreachable, 401, 500

@@ -9,6 +9,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
+from reconciler.connectors.base import lease_holder
+from reconciler.connectors.embedded import EmbeddedConnector
+from reconciler.errors import LockError
+from reconciler.repo import load_repository
+
 PROJECT = Path(__file__).resolve().parents[1]
 
 HOLD_AND_DIE = textwrap.dedent(
@@ -48,6 +55,22 @@ HOLD_AND_LOG = textwrap.dedent(
 )
 
 
+HOLD_LONG_AND_DIE = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    from reconciler.connectors.base import LEASE_TTL_S, lease_holder
+    from reconciler.connectors.embedded import EmbeddedConnector
+    from reconciler.repo import load_repository
+
+    root = Path(sys.argv[1])
+    connector = EmbeddedConnector(load_repository(root).envs["sandbox"], root)
+    with connector.lock(lease_holder("Ada <ada@x.edu>"), LEASE_TTL_S):
+        os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
 def _python(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     return subprocess.Popen([sys.executable, "-c", *args], env=env, text=True,
@@ -81,3 +104,17 @@ def test_two_processes_never_hold_the_lease_at_once(repo: Path, cli, tmp_path: P
     assert [e[0] for e in events] == ["start", "end", "start", "end"]
     assert events[0][1] == events[1][1] and events[2][1] == events[3][1]
     assert float(events[2][2]) >= float(events[1][2])
+
+
+def test_a_run_killed_on_this_host_is_taken_over_at_once(repo: Path) -> None:
+    """Its lease would last LEASE_TTL_S; its holder names a pid on this host that no longer runs."""
+    proc = _python(HOLD_LONG_AND_DIE, str(repo))
+    code, err = _finish(proc)
+    assert code == -9, err
+    killed = lease_holder("Ada <ada@x.edu>", pid=proc.pid)
+    connector = EmbeddedConnector(load_repository(repo).envs["sandbox"], repo)
+    with connector.lock("next-run@ci:2", 60, wait_s=0.5) as lease:
+        assert (lease.holder, lease.took_over) == ("next-run@ci:2", killed)
+        other = EmbeddedConnector(load_repository(repo).envs["sandbox"], repo)
+        with pytest.raises(LockError, match="locked by next-run@ci:2"), other.lock("third-run@ci:3", 60, wait_s=0.1):
+            pytest.fail("the lease taken over was not held")

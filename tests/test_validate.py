@@ -83,6 +83,14 @@ timezone: America/Chicago
 hosting: {{plan: {plan}, version: E.1505.2}}
 """
 
+HTTP_LIVE = "live:\n  connector: http\n  url: {url}\n  token_env: SANDBOX_TOKEN\n"
+
+
+def env_with_url(url: str) -> str:
+    """The sandbox environment on the http connector; `url` is on line 9, its value at column 8."""
+    return ENV_SANDBOX.format(name="sandbox", plan="hosted") + HTTP_LIVE.format(url=url)
+
+
 SECRET_VALUE = HEADER + """kind: MaintenanceWindows
 windows:
   - id: leak
@@ -211,6 +219,14 @@ MERGE_OK = HEADER + "kind: MergeSettings\nschedule:\n  nightly: true\n  realtime
                      "not a valid timezone", id="bad-timezone"),
         pytest.param("sandbox/notes.yaml", HEADER + "kind: Terms\n", "1:1", "schema", "unknown file",
                      id="unknown-file"),
+        pytest.param("sandbox/environment.yaml", env_with_url("https://admin.example.edu/api/v1?tenant=7"), "9:8",
+                     "schema", "live.url: must be the API's base URL alone", id="url-with-query"),
+        pytest.param("sandbox/environment.yaml", env_with_url("https://admin.example.edu/api/v1#top"), "9:8",
+                     "schema", "without a query string (?…), a fragment (#…) or user@", id="url-with-fragment"),
+        pytest.param("sandbox/environment.yaml", env_with_url("https://ops:hunter22@admin.example.edu/api/v1"),
+                     "9:8", "schema", "live.url: must be the API's base URL alone", id="url-with-password"),
+        pytest.param("sandbox/environment.yaml", env_with_url("https://ops@admin.example.edu/api/v1"), "9:8",
+                     "schema", "live.url: must be the API's base URL alone", id="url-with-user"),
     ],
 )
 def test_dialect_and_schema_traps_are_one_clear_line_each(repo: Path, cli, rel: str, content: str | bytes,

@@ -13,19 +13,20 @@ change is made, or none (a failure raises PartialApplyError with `applied` 0).
 
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.connectors.base import LOCK_WAIT_S, PartialApplyError
-from reconciler.core.plan import Change, apply_change, split_path
-from reconciler.errors import ConnectorError, LockError, ReconcilerError, StoreError
+from reconciler.connectors.base import LOCK_WAIT_S, BaseConnector, LeaseAnswer, PartialApplyError
+from reconciler.core.plan import Change, apply_change, fingerprint, split_path
+from reconciler.errors import ConflictError, ConnectorError, ReconcilerError, StoreError
 from reconciler.model import EnvironmentSpec, Kind
 
 SCHEMA_VERSION = 2
@@ -95,9 +96,10 @@ def _open(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _version(conn: sqlite3.Connection) -> str | None:
+def _version(conn: sqlite3.Connection) -> int | None:
+    """The store's schema version as a number (stored as text: '2' must equal 2, or every open migrates)."""
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    return None if row is None else str(row[0])
+    return None if row is None else _as_int(row[0])
 
 
 def _create(conn: sqlite3.Connection) -> None:
@@ -107,13 +109,13 @@ def _create(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
 
-def _migrate(conn: sqlite3.Connection, path: Path, version: str) -> None:
+def _migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
     """Bring an older store to SCHEMA_VERSION in place, one step per version, in one transaction."""
     unsupported = f"{path}: store schema version {version} is not supported (expected {SCHEMA_VERSION})"
     try:
         with _transaction(conn):
-            current = _as_int(_version(conn))  # another process may have migrated it meanwhile
-            if current != SCHEMA_VERSION and current not in MIGRATIONS:
+            current = _version(conn)  # another process may have migrated it meanwhile
+            if current is None or (current != SCHEMA_VERSION and current not in MIGRATIONS):
                 raise StoreError(unsupported)
             while current in MIGRATIONS:
                 for statement in MIGRATIONS[current]:
@@ -128,10 +130,10 @@ def _migrate(conn: sqlite3.Connection, path: Path, version: str) -> None:
         raise StoreError(f"{path}: cannot migrate the store from version {version}: {e}") from e
 
 
-def _as_int(value: str | None) -> int:
+def _as_int(value: Any) -> int:
     try:
-        return int(value or "")
-    except ValueError:
+        return int(value)
+    except (TypeError, ValueError):
         return -1
 
 
@@ -142,11 +144,12 @@ def _transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[sq
     conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
     try:
         yield conn
+        conn.execute("COMMIT")  # inside the try: a failed COMMIT (disk full) must not leave a kept connection open
     except BaseException:
         if conn.in_transaction:
-            conn.execute("ROLLBACK")
+            with suppress(sqlite3.Error):  # SQLite may have rolled it back itself already
+                conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def declared_terms(spec: EnvironmentSpec) -> list[str]:
@@ -326,10 +329,12 @@ class LiveStore:
             return None
         return str(row[0]), float(row[1])
 
-    def take_lease(self, conn: sqlite3.Connection, holder: str, ttl_s: float) -> tuple[bool, str, float]:
-        """Take the lease if it is free, expired or ours: (True, holder, expires); else (False, theirs, expires)."""
+    def take_lease(self, conn: sqlite3.Connection, holder: str, ttl_s: float,
+                   takeover: str | None = None) -> tuple[bool, str, float]:
+        """Take the lease if it is free, expired, ours or held by exactly `takeover` (a holder the caller
+        knows is dead): (True, holder, expires); else (False, theirs, expires)."""
         current = self.lease(conn)
-        if current is not None and current[0] != holder:
+        if current is not None and current[0] not in (holder, takeover):
             return False, current[0], current[1]
         expires = self.clock() + ttl_s
         conn.execute(
@@ -380,8 +385,11 @@ def set_path(doc: dict[str, Any], path: str, value: Any) -> None:
         parent[keys[-1]] = value
 
 
-class EmbeddedConnector:
+class EmbeddedConnector(BaseConnector):
     """The live side of one environment in the embedded store."""
+
+    name = "embedded"
+    capabilities = frozenset({"write", "lease", "activity", "batched_read", "merge"})
 
     def __init__(self, spec: EnvironmentSpec, root: Path, *, clock: Any = time.time) -> None:
         self.spec = spec
@@ -422,17 +430,26 @@ class EmbeddedConnector:
 
     def activity(self, since_id: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         """The whole live activity log (after `since_id`), oldest first: [{"id", "at", "entry"}]."""
-        with self.store.connect() as conn:
+        with self._faults("read the activity log of"), self.store.connect() as conn:
             rows = self.store.activity(conn, since_id, limit)
         return [{"id": id_, "at": at, "entry": entry} for id_, at, entry in rows]
 
     # --- writing ---------------------------------------------------------------------------
 
     def apply_changes(self, changes: Sequence[Change], *, record: dict[str, Any]) -> None:
+        """One transaction, guarded by `record["live_fingerprint"]` (when given) compared inside it."""
         if not changes:
             return
-        with self.store.transaction() as conn:
+        with self._faults("apply to", rolled_back=True), self.store.transaction() as conn:
+            self._check_unchanged(conn, record.get("live_fingerprint"))
             self.store.apply_changes(conn, changes, record)
+
+    def _check_unchanged(self, conn: sqlite3.Connection, expected: Any) -> None:
+        """Refuse when live is no longer what the plan saw: the document `read()` would return now,
+        under the write lock, so no console edit can slip in between the check and the write."""
+        if expected and fingerprint(self._read(conn)) != expected:
+            raise ConflictError(f"{self.env}: the live side changed since it was read; nothing was applied; "
+                                "plan again")
 
     def execute_merge(
         self, term: str, types: Sequence[str], *, send_updates: bool, record: dict[str, Any]
@@ -440,31 +457,49 @@ class EmbeddedConnector:
         """The embedded SIS has every declared term, so a merge of one of them completes at once."""
         if term not in declared_terms(self.spec):
             raise ConnectorError(f"{self.env}: term {term} is not rolled in the SIS")
-        with self.store.transaction() as conn:
+        with self._faults("record the merge of", rolled_back=True), self.store.transaction() as conn:
             return self.store.merge(conn, term, types, send_updates=send_updates, record=record)
 
     def append_activity(self, entry: dict[str, Any]) -> None:
-        with self.store.transaction() as conn:
+        with self._faults("log activity for", rolled_back=True), self.store.transaction() as conn:
             self.store.insert_activity(conn, entry)
 
-    # --- the lease -------------------------------------------------------------------------
-
     @contextmanager
-    def lock(self, holder: str, ttl_s: float, *, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
-        deadline = time.monotonic() + max(0.0, min(wait_s, LOCK_WAIT_S))
-        while True:
-            with self.store.transaction() as conn:
-                taken, current, expires = self.store.take_lease(conn, holder, ttl_s)
-            if taken:
-                break
-            if time.monotonic() >= deadline:
-                raise LockError(
-                    f"{self.env}: the live side is locked by {current} "
-                    f"(lease expires in {max(0.0, expires - self.clock()):.0f}s)"
-                )
-            time.sleep(0.1)
+    def _faults(self, doing: str, *, rolled_back: bool = False) -> Iterator[None]:
+        """The store failing under us (disk full, read-only, locked too long) as one StoreError line."""
         try:
             yield
-        finally:
-            with self.store.transaction() as conn:
-                self.store.release_lease(conn, holder)
+        except (sqlite3.Error, OSError) as e:
+            after = "; nothing was applied (the transaction was rolled back)" if rolled_back else ""
+            raise StoreError(f"{self.path}: cannot {doing} {self.env}: {_fault_reason(e)}{after}") from e
+
+    # --- the lease primitives (BaseConnector holds the loop) --------------------------------
+
+    def _try_lease(self, holder: str, ttl_s: float, takeover: str | None = None) -> LeaseAnswer:
+        # the takeover is decided in the same transaction that writes it: a lease that moved on since the
+        # caller saw its dead holder is left alone
+        with self._faults("take the lease of"), self.store.transaction() as conn:
+            return self.store.take_lease(conn, holder, ttl_s, takeover)
+
+    def _release_lease(self, holder: str) -> None:
+        with self._faults("release the lease of"), self.store.transaction() as conn:
+            self.store.release_lease(conn, holder)
+
+    def _lease_scope(self) -> Hashable:
+        return "embedded", str(self.path.resolve()), self.env
+
+    def _wait_bound(self) -> float:
+        return LOCK_WAIT_S  # this module's: the store's busy timeout, read at call time
+
+    def _now(self) -> float:
+        return float(self.clock())
+
+
+def _fault_reason(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    code = getattr(error, "errno", None)
+    if code == errno.ENOSPC or "disk is full" in text:
+        return f"the disk is full or the store reached its size limit ({text})"
+    if code in (errno.EROFS, errno.EACCES) or "readonly" in text:
+        return f"the store is read-only ({text})"
+    return text

@@ -6,9 +6,12 @@ process, shared by every environment of a run (plan reads environments from a th
 connections are reused and `--parallel N` really gives N requests in flight.
 
 Every request is retried with exponential backoff and jitter on connect errors, timeouts, dropped
-connections, 429 (honouring a bounded `Retry-After`) and 5xx — never on another 4xx — within a
-bounded number of attempts and total time. Every write carries an `Idempotency-Key` that stays the
-same on each retry of that write, so a write retried after a dropped connection is made once.
+connections, 429 and 5xx (a 429's or 503's `Retry-After`, seconds or an HTTP date, honoured up to a
+bound) — never on another 4xx, nor on a certificate that fails TLS verification — within a bounded
+number of attempts and a deadline that bounds each request as a whole, waits included (httpx bounds
+each connect and read, so only a server that trickles its answer a byte at a time could outlast it).
+Every write carries an `Idempotency-Key` that stays the same on each retry of that write, so a write
+retried after a dropped connection is made once.
 Changes carry `If-Match` with the fingerprint the plan saw: a console edit since is a 412, never
 overwritten. The token comes only from the variable `live.token_env` names and is never put in a
 message, a log line or a repr.
@@ -20,6 +23,7 @@ import atexit
 import ipaddress
 import json
 import logging
+import math
 import os
 import random
 import sys
@@ -27,13 +31,13 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.connectors.base import LOCK_WAIT_S, PartialApplyError, lease_holder
+from reconciler.connectors.base import BaseConnector, LeaseAnswer, PartialApplyError, lease_holder
 from reconciler.core.plan import Change
 from reconciler.errors import ConflictError, ConnectorError, LockError, UnreachableError
 from reconciler.model import EnvironmentSpec
@@ -45,7 +49,8 @@ log = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 64
 """The pool of the shared client: as many as `--parallel` allows (its upper bound is 64)."""
-LOCK_POLL_S = 0.2
+MIN_ATTEMPT_S = 0.05
+"""The least time an attempt is given, so one begun at the deadline fails at once rather than hanging."""
 REQUESTS: Counter[str] = Counter()
 """Requests sent by this process, by "METHOD kind" (e.g. "GET environment"): for tests and benchmarks."""
 _COUNTING = threading.Lock()
@@ -55,7 +60,8 @@ _COUNTING = threading.Lock()
 class RetryPolicy:
     """How hard a request is retried. Each can be set by an environment variable (tests make it fast):
     RECONCILER_HTTP_ATTEMPTS, RECONCILER_HTTP_BACKOFF (first wait, s), RECONCILER_HTTP_BACKOFF_MAX,
-    RECONCILER_HTTP_RETRY_AFTER_MAX, RECONCILER_HTTP_DEADLINE (total per request, s), RECONCILER_HTTP_TIMEOUT."""
+    RECONCILER_HTTP_RETRY_AFTER_MAX, RECONCILER_HTTP_DEADLINE (one request with all its attempts and
+    waits, s) and RECONCILER_HTTP_TIMEOUT (one attempt, s; never more than the deadline leaves)."""
 
     attempts: int = 5
     backoff_s: float = 0.5
@@ -84,7 +90,7 @@ class RetryPolicy:
             backoff_s=number("BACKOFF", base.backoff_s),
             backoff_max_s=number("BACKOFF_MAX", base.backoff_max_s),
             retry_after_max_s=number("RETRY_AFTER_MAX", base.retry_after_max_s),
-            deadline_s=number("DEADLINE", base.deadline_s),
+            deadline_s=number("DEADLINE", base.deadline_s) or base.deadline_s,
             timeout_s=number("TIMEOUT", base.timeout_s) or base.timeout_s,
         )
 
@@ -161,6 +167,10 @@ def base_url(env: str, live: Mapping[str, Any]) -> str:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as e:
         raise ConnectorError(f"{env}: live.url {url} is not a URL ({e})") from None
+    if "?" in url or "#" in url or parsed.userinfo:
+        # checked first, and the URL is not echoed: a query or user:password@ may hold a credential
+        raise ConnectorError(f"{env}: live.url must be the API's base URL alone, without a query string (?…), "
+                             "a fragment (#…) or user@ (the token comes from live.token_env)")
     if parsed.scheme == "http" and not is_loopback(parsed.host):
         raise ConnectorError(
             f"{env}: live.url {url} uses plain http to {parsed.host}; use https (plain http is allowed only to "
@@ -188,8 +198,11 @@ def token_from_env(env: str, live: Mapping[str, Any]) -> str:
 # --- the connector --------------------------------------------------------------------------------
 
 
-class HttpConnector:
+class HttpConnector(BaseConnector):
     """The live side of one environment behind the platform's admin API."""
+
+    name = "http"
+    capabilities = frozenset({"write", "lease", "activity", "merge"})
 
     def __init__(self, spec: EnvironmentSpec, root: Path | None = None, *, client: httpx.Client | None = None,
                  policy: RetryPolicy | None = None) -> None:
@@ -248,7 +261,12 @@ class HttpConnector:
             "lease_holder": self.holder or lease_holder(),
         }
         response = self._request("POST", "/changes", kind="changes", body=body, write=True,
-                                 headers={"If-Match": f'"{expected}"'}, expect=(200, 422))
+                                 headers={"If-Match": f'"{expected}"'}, expect=(200, 412, 422))
+        if response.status_code == 412:
+            # the batch is one transaction guarded by If-Match, and a retried write replays its first
+            # answer (Idempotency-Key): a 412 means the platform kept none of it
+            raise ConflictError(f"{self.env}: the live side changed since it was read (412); nothing was "
+                                "applied; plan again")
         data = self._json(response, "the apply") or {}
         if response.status_code == 422:
             index = data.get("failed")
@@ -280,32 +298,35 @@ class HttpConnector:
 
     # --- the lease -------------------------------------------------------------------------
 
-    @contextmanager
-    def lock(self, holder: str, ttl_s: float, *, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
-        deadline = time.monotonic() + max(0.0, min(wait_s, LOCK_WAIT_S))
-        while True:
-            response = self._request("POST", "/lease", kind="lease", body={"holder": holder, "ttl_s": ttl_s},
-                                     expect=(200, 423))
-            if response.status_code == 200:
-                break
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise LockError(self._locked_message(_json_or_empty(response)))
-            time.sleep(min(LOCK_POLL_S, left))
-        previous, self.holder = self.holder, holder
-        try:
-            yield
-        finally:
-            self.holder = previous
-            with suppress(ConnectorError):  # the lease expires anyway; the body's outcome is what matters
-                self._request("DELETE", "/lease", kind="lease", params={"holder": holder}, expect=(200, 204))
+    # BaseConnector.lock holds the loop; these are its primitives. A 423 names the holder; a dead holder
+    # on this host is taken over by naming it in `takeover` (the platform swaps only if it still holds).
+
+    def _try_lease(self, holder: str, ttl_s: float, takeover: str | None = None) -> LeaseAnswer:
+        body: dict[str, Any] = {"holder": holder, "ttl_s": ttl_s}
+        if takeover:
+            body["takeover"] = takeover
+        response = self._request("POST", "/lease", kind="lease", body=body, expect=(200, 423))
+        data = _json_or_empty(response)
+        if response.status_code == 200:
+            return True, holder, self._lease_expires(data)
+        return False, str(data.get("holder") or "another run"), self._lease_expires(data)
+
+    def _release_lease(self, holder: str) -> None:
+        self._request("DELETE", "/lease", kind="lease", params={"holder": holder}, expect=(200, 204))
+
+    def _lease_scope(self) -> Hashable:
+        return "http", self.base, self.env
+
+    @staticmethod
+    def _lease_expires(data: Mapping[str, Any]) -> float | None:
+        expires = data.get("expires")
+        return float(expires) if isinstance(expires, int | float) and not isinstance(expires, bool) else None
 
     def _locked_message(self, data: Mapping[str, Any]) -> str:
-        holder = self._redact(str(data.get("holder") or "another run"))
-        expires = data.get("expires")
-        left = f" (lease expires in {max(0.0, float(expires) - time.time()):.0f}s)" \
-            if isinstance(expires, int | float) else ""
-        return f"{self.env}: the live side is locked by {holder}{left}"
+        return self._lock_refused(str(data.get("holder") or "another run"), self._lease_expires(data))
+
+    def _lock_refused(self, current: str, expires: float | None) -> str:
+        return self._redact(super()._lock_refused(current, expires))
 
     # --- one request, retried ------------------------------------------------------------------
 
@@ -329,54 +350,50 @@ class HttpConnector:
     def _send_with_retries(self, method: str, url: str, headers: dict[str, str], content: bytes | None,
                            params: Mapping[str, Any] | None, kind: str) -> tuple[httpx.Response, int]:
         """The last response and how many attempts it took; a network fault on the last attempt is an
-        UnreachableError."""
-        from tenacity import (
-            RetryError,
-            Retrying,
-            retry_if_exception_type,
-            retry_if_result,
-            stop_after_attempt,
-            stop_before_delay,
-        )
+        UnreachableError. Every attempt and every wait fits in the policy's deadline."""
+        from tenacity import RetryError, Retrying, retry_if_exception, retry_if_result
 
         httpx = _httpx()
         policy = self.policy
+        deadline = time.monotonic() + policy.deadline_s
         retrying = Retrying(
-            stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.deadline_s),
-            wait=self._wait,
-            retry=retry_if_exception_type(_retried_errors()) | retry_if_result(_retried_status),
+            stop=lambda state: _should_stop(state, policy.attempts, deadline),
+            wait=lambda state: self._wait(state, deadline),
+            retry=retry_if_exception(_is_retried) | retry_if_result(_retried_status),
             before_sleep=lambda state: log.debug("%s %s: attempt %d failed (%s); retrying", method, url,
                                                  state.attempt_number, _outcome_reason(state.outcome)),
             reraise=False,
         )
         try:
-            response = retrying(self._send_once, method, url, headers, content, params, kind)
+            response = retrying(self._send_once, method, url, headers, content, params, kind, deadline)
             return response, int(retrying.statistics.get("attempt_number", 1))
         except RetryError as e:
             outcome = e.last_attempt
             if outcome.failed:
                 raise UnreachableError(self._unreachable(method, url, outcome.exception(), e)) from None
             return outcome.result(), outcome.attempt_number  # a 429/5xx after the last attempt
-        except httpx.HTTPError as e:  # not retried: a bad URL or protocol, not a flaky network
-            raise UnreachableError(self._redact(f"{self.env}: {method} {url} failed: {_reason(e)}")) from None
+        except httpx.HTTPError as e:  # not retried: a bad URL, protocol or certificate, not a flaky network
+            raise self._not_retried(method, url, e) from None
 
     def _send_once(self, method: str, url: str, headers: dict[str, str], content: bytes | None,
-                   params: Mapping[str, Any] | None, kind: str) -> httpx.Response:
+                   params: Mapping[str, Any] | None, kind: str, deadline: float) -> httpx.Response:
         with _COUNTING:
             REQUESTS[f"{method} {kind}"] += 1
+        left = max(deadline - time.monotonic(), MIN_ATTEMPT_S)
         return self.client.request(method, url, headers=headers, content=content, params=params,
-                                   timeout=self.policy.timeout_s)
+                                   timeout=min(self.policy.timeout_s, left))
 
-    def _wait(self, state: Any) -> float:
-        """Exponential backoff with full jitter; a 429's Retry-After (bounded) when it names a wait."""
+    def _wait(self, state: Any, deadline: float) -> float:
+        """Exponential backoff with full jitter, or a 429's or 503's Retry-After (bounded) when it names a
+        wait; clipped to the time left (`_should_stop` gives up rather than sleep all of it)."""
         policy = self.policy
         outcome = state.outcome
-        if outcome is not None and not outcome.failed:
-            after = _retry_after(outcome.result())
-            if after is not None:
-                return min(after, policy.retry_after_max_s)
-        ceiling = min(policy.backoff_max_s, policy.backoff_s * 2 ** (state.attempt_number - 1))
-        return random.uniform(0, ceiling)
+        after = _retry_after(outcome.result()) if outcome is not None and not outcome.failed else None
+        if after is not None:
+            wanted = min(after, policy.retry_after_max_s)
+        else:
+            wanted = random.uniform(0, min(policy.backoff_max_s, policy.backoff_s * 2 ** (state.attempt_number - 1)))
+        return max(0.0, min(wanted, deadline - time.monotonic()))
 
     # --- errors ----------------------------------------------------------------------------
 
@@ -389,9 +406,6 @@ class HttpConnector:
                                   f"{self.base}); check that variable")
         if status == 403:
             return ConnectorError(f"{self.env}: the token in ${self.token_env} may not do {where} (403)")
-        if status == 412:
-            return ConflictError(f"the plan is stale: {self.env} changed on the platform since it was planned; "
-                                 "plan again")
         if status == 423:
             return LockError(self._locked_message(_json_or_empty(response)))
         if status == 429 or status >= 500:
@@ -403,8 +417,20 @@ class HttpConnector:
 
     def _unreachable(self, method: str, url: str, error: BaseException | None, retry: Any) -> str:
         attempts = retry.last_attempt.attempt_number
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        if attempts < self.policy.attempts:  # stopped by the deadline, not by the count
+            tries += f" in its {self.policy.deadline_s:g}s deadline"
         return self._redact(f"{self.env}: the platform at {self.base} is unreachable: {method} {url} failed "
-                            f"after {attempts} attempt{'s' if attempts != 1 else ''}: {_reason(error)}")
+                            f"after {tries}: {_reason(error)}")
+
+    def _not_retried(self, method: str, url: str, error: Exception) -> ConnectorError:
+        tls = _tls_verification_failure(error)
+        if tls is None:
+            return UnreachableError(self._redact(f"{self.env}: {method} {url} failed: {_reason(error)}"))
+        host = _httpx().URL(url).netloc.decode("ascii", "replace")
+        why = getattr(tls, "verify_message", None) or " ".join(str(tls).split())
+        return ConnectorError(self._redact(f"{self.env}: TLS verification failed for {host} ({why}); the request "
+                                           "was not sent (check the certificate that live.url serves)"))
 
     def _json(self, response: httpx.Response, what: str) -> Any:
         try:
@@ -425,18 +451,62 @@ def _retried_errors() -> tuple[type[BaseException], ...]:
     return (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
+def _is_retried(error: BaseException) -> bool:
+    # a certificate that fails verification fails the same way next time, and may be an impostor
+    return isinstance(error, _retried_errors()) and _tls_verification_failure(error) is None
+
+
+def _tls_verification_failure(error: BaseException) -> BaseException | None:
+    """The ssl error behind `error` when it is a failed certificate verification (httpx wraps httpcore's
+    error, which wraps ssl's)."""
+    import ssl
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError) or (
+                isinstance(current, ssl.SSLError) and getattr(current, "reason", None) == "CERTIFICATE_VERIFY_FAILED"):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _retried_status(response: Any) -> bool:
     return getattr(response, "status_code", 0) == 429 or getattr(response, "status_code", 0) >= 500
 
 
-def _retry_after(response: Any) -> float | None:
-    if getattr(response, "status_code", 0) != 429:
+def _should_stop(state: Any, attempts: int, deadline: float) -> bool:
+    """After the last attempt, or when the wait before the next would use up what the deadline leaves
+    (tenacity computes `upcoming_sleep` before it asks)."""
+    return bool(state.attempt_number >= attempts or state.upcoming_sleep >= deadline - time.monotonic())
+
+
+def _retry_after(response: Any, now: float | None = None) -> float | None:
+    """The wait a 429's or 503's Retry-After asks for, in seconds (RFC 9110: seconds or an HTTP date)."""
+    if getattr(response, "status_code", 0) not in (429, 503):
         return None
-    text = response.headers.get("retry-after")
+    text = (response.headers.get("retry-after") or "").strip()
+    if not text:
+        return None
+    seconds: float | None
     try:
-        return max(0.0, float(text)) if text is not None else None
+        seconds = float(text)
     except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
+        seconds = _seconds_until(text, time.time() if now is None else now)
+    return max(0.0, seconds) if seconds is not None and math.isfinite(seconds) else None
+
+
+def _seconds_until(http_date: str, now: float) -> float | None:
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(http_date)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp() - now
 
 
 def _outcome_reason(outcome: Any) -> str:

@@ -158,7 +158,8 @@ class Api:
         body = await json_body(request, "/api/v1/environments/{env}/lease", "post")
 
         def work(store: LiveStore, conn: Any) -> Reply:
-            taken, holder, expires = store.take_lease(conn, body["holder"], float(body["ttl_s"]))
+            # `takeover`: the client saw that holder die on its own host; swap only if it still holds
+            taken, holder, expires = store.take_lease(conn, body["holder"], float(body["ttl_s"]), body.get("takeover"))
             if not taken:
                 raise Refusal(423, f"the live side is locked by {holder}", holder=holder, expires=expires)
             return Reply(200, {"holder": holder, "expires": expires})

@@ -13,14 +13,18 @@ a factory `spec -> Connector`; pytest then runs every `test_*` here against that
 Each test gets a copy of the example repository (`example_root`) and a spec of one of its
 environments renamed to a name no other test uses, so a connector backed by a shared server needs
 no cleanup between tests. The factory is called more than once per test for the same spec (two
-runs holding the same environment): each call is a new connector on the same live side.
+runs holding the same environment): each call is a new connector on the same live side. A test of
+something the connector does not declare in `capabilities` is skipped.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import shutil
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -32,10 +36,10 @@ from typing import Any
 
 import pytest
 
-from reconciler.connectors.base import Connector, PartialApplyError
+from reconciler.connectors.base import CAPABILITIES, Connector, Lease, PartialApplyError, holder_is_dead, lease_holder
 from reconciler.core.apply import build_plan, failure_outcome
 from reconciler.core.plan import Action, Change, fingerprint, plan_environment
-from reconciler.errors import LockError
+from reconciler.errors import ConnectorError, LockError
 from reconciler.model import EnvironmentSpec, Kind
 
 Factory = Callable[[EnvironmentSpec], Connector]
@@ -64,6 +68,17 @@ def example_specs() -> dict[str, EnvironmentSpec]:
 def settings(live: Mapping[str, Any]) -> dict[str, Any]:
     """The live document without its read-only parts."""
     return {k: v for k, v in live.items() if k not in READ_ONLY}
+
+
+def dead_holder(actor: str = "Ada <ada@x.edu>") -> str:
+    """A `lease_holder()` naming a process on this host that has exited, as a killed run leaves it."""
+    for _attempt in range(5):  # a pid reused at once is unlikely; try another
+        proc = subprocess.Popen([sys.executable, "-c", ""])
+        proc.wait()
+        holder = lease_holder(actor, pid=proc.pid)
+        if holder_is_dead(holder):
+            return holder
+    raise AssertionError("could not find the pid of an exited process")
 
 
 class ConnectorConformance:
@@ -117,11 +132,17 @@ class ConnectorConformance:
             return [row["entry"] if isinstance(row, Mapping) and "entry" in row else row for row in reader()]
         return list(connector.read().get("activity") or [])
 
-    def lock(self, connector: Connector, holder: str, ttl_s: float) -> AbstractContextManager[None]:
+    def lock(self, connector: Connector, holder: str, ttl_s: float) -> AbstractContextManager[Lease]:
         """`connector.lock`, waiting only `lock_wait_s` when it lets us say so."""
         if "wait_s" in inspect.signature(connector.lock).parameters:
             return connector.lock(holder, ttl_s, wait_s=self.lock_wait_s)  # type: ignore[call-arg]
         return connector.lock(holder, ttl_s)
+
+    @staticmethod
+    def needs(connector: Connector, capability: str) -> None:
+        """Skip the test unless the connector declares `capability`."""
+        if capability not in connector.capabilities:
+            pytest.skip(f"the connector does not declare {capability!r}")
 
     def record(self, live: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
         return {"revision": "0123abc", "plan_id": "plan-conformance", "at": self.at.isoformat(),
@@ -131,6 +152,15 @@ class ConnectorConformance:
 
     def test_is_a_connector(self, connector: Connector) -> None:
         assert isinstance(connector, Connector)
+
+    def test_a_missing_capability_is_a_clear_error(self, connector: Connector, spec: EnvironmentSpec) -> None:
+        assert set(connector.capabilities) <= set(CAPABILITIES), "capabilities must be names from CAPABILITIES"
+        for capability in CAPABILITIES:
+            if capability in connector.capabilities:
+                connector.require(capability)
+            else:
+                with pytest.raises(ConnectorError, match=rf"^{re.escape(spec.name)}: connector \S+ cannot "):
+                    connector.require(capability)
 
     def test_a_fresh_environment_reads_as_empty(self, connector: Connector) -> None:
         live = connector.read()
@@ -142,6 +172,7 @@ class ConnectorConformance:
         assert terms is None or all(isinstance(t, str) for t in terms)
 
     def test_apply_then_read_shows_the_changes_and_the_applied_record(self, connector: Connector) -> None:
+        self.needs(connector, "write")
         before = connector.read()
         record = self.record(before, message="conformance apply")
         changes = [
@@ -160,6 +191,7 @@ class ConnectorConformance:
         assert [(e["outcome"], e["changes"], e["plan_id"]) for e in applies] == [("applied", 3, "plan-conformance")]
 
     def test_no_changes_writes_nothing(self, connector: Connector) -> None:
+        self.needs(connector, "write")
         live = connector.read()
         connector.apply_changes([], record=self.record(live))
         assert "applied" not in connector.read()
@@ -168,6 +200,7 @@ class ConnectorConformance:
     def test_plan_after_apply_is_empty(self, make_connector: Factory, specs: dict[str, EnvironmentSpec]) -> None:
         spec = specs[self.plan_env_name]
         connector = make_connector(spec)
+        self.needs(connector, "write")
         plan = build_plan([spec], {spec.name: connector.read()}, self.at, "0123abc")
         first = plan.environments[0]
         assert first.changes, "the example environment should need changes on a fresh live side"
@@ -180,6 +213,7 @@ class ConnectorConformance:
     def test_a_second_holder_is_refused_naming_the_holder(self, make_connector: Factory,
                                                           spec: EnvironmentSpec) -> None:
         first, second = make_connector(spec), make_connector(spec)
+        self.needs(first, "lease")
         with self.lock(first, "holder-a@ci:1", 60):
             started = time.monotonic()
             with pytest.raises(LockError, match="holder-a@ci:1"), self.lock(second, "holder-b@ci:2", 60):
@@ -189,6 +223,7 @@ class ConnectorConformance:
             pass
 
     def test_an_expired_lease_is_taken_over(self, make_connector: Factory, spec: EnvironmentSpec) -> None:
+        self.needs(make_connector(spec), "lease")
         crashed = self.lock(make_connector(spec), "holder-a@ci:1", 0.5)
         crashed.__enter__()  # a run that dies holding the lease never leaves the block
         try:
@@ -199,11 +234,44 @@ class ConnectorConformance:
             crashed.__exit__(None, None, None)
 
     def test_the_holder_reenters_its_own_lease(self, make_connector: Factory, spec: EnvironmentSpec) -> None:
-        with self.lock(make_connector(spec), "holder-a@ci:1", 60), \
-                self.lock(make_connector(spec), "holder-a@ci:1", 60):
-            pass
+        """Only the outermost exit releases, even when the inner lock is another connector object on the
+        same live side (as when one command's steps each open the environment)."""
+        other = make_connector(spec)
+        self.needs(other, "lease")
+        with self.lock(make_connector(spec), "holder-a@ci:1", 60):
+            with self.lock(make_connector(spec), "holder-a@ci:1", 60) as inner:
+                assert inner.holder == "holder-a@ci:1"
+            with pytest.raises(LockError, match="holder-a@ci:1"), self.lock(other, "holder-b@ci:2", 60):
+                pytest.fail("the inner exit released the outer holder's lease")
+        with self.lock(other, "holder-b@ci:2", 60) as lease:  # the outermost exit released it
+            assert lease.took_over is None
+
+    def test_a_dead_holder_on_this_host_is_taken_over_at_once(self, make_connector: Factory,
+                                                              spec: EnvironmentSpec) -> None:
+        self.needs(make_connector(spec), "lease")
+        dead = dead_holder()
+        crashed = self.lock(make_connector(spec), dead, 600)
+        crashed.__enter__()  # the killed run's lease, far from expiring
+        try:
+            with self.lock(make_connector(spec), "holder-b@ci:2", 60) as lease:
+                assert (lease.holder, lease.took_over) == ("holder-b@ci:2", dead)
+                with pytest.raises(LockError, match="holder-b@ci:2"), \
+                        self.lock(make_connector(spec), "holder-c@ci:3", 60):
+                    pytest.fail("the lease taken over was not held")
+        finally:
+            crashed.__exit__(None, None, None)
+
+    def test_a_running_holder_on_this_host_is_waited_for(self, make_connector: Factory,
+                                                         spec: EnvironmentSpec) -> None:
+        self.needs(make_connector(spec), "lease")
+        running = lease_holder("Ada <ada@x.edu>")  # this very process
+        with self.lock(make_connector(spec), running, 60), \
+                pytest.raises(LockError, match=re.escape(running)), \
+                self.lock(make_connector(spec), "holder-b@ci:2", 60):
+            pytest.fail("a running holder's lease was taken over")
 
     def test_appended_activity_is_read_back(self, connector: Connector) -> None:
+        self.needs(connector, "activity")
         entry = {"kind": "comment", "at": self.at.isoformat(), "actor": "conformance", "message": "hello, log"}
         connector.append_activity(entry)
         connector.append_activity({**entry, "message": "second"})
@@ -212,6 +280,7 @@ class ConnectorConformance:
         assert found[0]["kind"] == "comment"
 
     def test_a_failing_change_reports_how_far_it_got(self, connector: Connector) -> None:
+        self.needs(connector, "write")
         before = connector.read()
         good = Change(Action.ADD, "merges.courses.terms", value="202710")
         changes = [good, self.failing_change]
@@ -231,6 +300,7 @@ class ConnectorConformance:
             assert after["merges"]["courses"]["terms"] == ["202710"]
 
     def test_execute_merge_of_a_declared_term(self, connector: Connector) -> None:
+        self.needs(connector, "merge")
         live = connector.read()
         record = {k: v for k, v in self.record(live).items() if k != "live_fingerprint"}
         result = connector.execute_merge("202710", ["courses", "sections"], send_updates=False, record=record)
@@ -242,6 +312,7 @@ class ConnectorConformance:
         assert [(e["term"], e["outcome"]) for e in merges] == [("202710", "completed")]
 
     def test_term_sets_compare_as_sets(self, connector: Connector) -> None:
+        self.needs(connector, "write")
         path = "merges.sections.terms"
         adds = [Change(Action.ADD, path, value=t) for t in ("202720", "202710", "202720")]
         connector.apply_changes(adds, record=self.record(connector.read()))
