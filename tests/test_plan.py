@@ -325,10 +325,96 @@ def test_a_dropped_finished_request_is_history(status: str) -> None:
     assert env.changes == () and env.blocked == ()
 
 
-@pytest.mark.parametrize("status", ["Scheduled", "Cancelled", "In Progress"])
-def test_a_request_on_both_sides_is_left_alone(status: str) -> None:
-    live = {"update_requests": {"rel": {**REQ, "version": "other", "status": status}}}
-    assert plan({"update_requests": {"rel": REQ}}, live).changes == ()
+@pytest.mark.parametrize("status", ["To Be Scheduled", "Scheduled", "In Progress", "Completed"])
+def test_an_unchanged_request_is_left_alone(status: str) -> None:
+    live = {"update_requests": {"rel": {**REQ, "status": status}}}
+    env = plan({"update_requests": {"rel": REQ}}, live)
+    assert env.changes == () and env.blocked == ()
+
+
+EDITED = {**REQ, "version": "E.1506.0", "preferred": "2027-01-10T04:00"}
+CANCELLED_WHY = "update request rel was cancelled; give the new request a new id"
+
+
+@pytest.mark.parametrize(
+    ("status", "desired", "expected"),
+    [
+        pytest.param(
+            "To Be Scheduled",
+            {**REQ, "preferred": "2027-01-10T04:00"},
+            Change(Action.CHANGE, "update_requests.rel", before=REQ, after={**REQ, "preferred": "2027-01-10T04:00"}),
+            id="preferred-edited-while-to-be-scheduled",
+        ),
+        pytest.param(
+            "Scheduled",
+            {**REQ, "version": "E.1506.0"},
+            Change(Action.CHANGE, "update_requests.rel", before=REQ, after={**REQ, "version": "E.1506.0"}),
+            id="version-edited-while-scheduled",
+        ),
+        pytest.param(
+            "In Progress",
+            EDITED,
+            Blocked(
+                "update_requests.rel",
+                "rel",
+                "update request rel is In Progress; only To Be Scheduled or Scheduled can be changed "
+                "(changed: version, preferred); give the changed request a new id",
+            ),
+            id="edited-while-in-progress",
+        ),
+        pytest.param(
+            "Completed",
+            {**REQ, "version": "E.1506.0"},
+            Blocked(
+                "update_requests.rel",
+                "rel",
+                "update request rel is Completed; only To Be Scheduled or Scheduled can be changed "
+                "(changed: version); give the changed request a new id",
+            ),
+            id="edited-after-completed",
+        ),
+        pytest.param("Cancelled", REQ, Blocked("update_requests.rel", "rel", CANCELLED_WHY), id="cancelled-re-added"),
+        pytest.param(
+            "Cancelled", EDITED, Blocked("update_requests.rel", "rel", CANCELLED_WHY), id="cancelled-re-added-edited"
+        ),
+    ],
+)
+def test_a_request_on_both_sides(status: str, desired: dict[str, Any], expected: Change | Blocked) -> None:
+    env = plan({"update_requests": {"rel": desired}}, {"update_requests": {"rel": {**REQ, "status": status}}})
+    assert (env.changes, env.blocked) == (((expected,), ()) if isinstance(expected, Change) else ((), (expected,)))
+
+
+def test_an_edited_request_is_compared_without_status_or_what_the_platform_adds() -> None:
+    """Plan, apply with apply_change, plan again: empty, also once the platform has echoed the time with
+    seconds, added a field of its own and scheduled the request."""
+    live = {"update_requests": {"rel": {**REQ, "status": "Scheduled"}}}
+    env = plan({"update_requests": {"rel": EDITED}}, live)
+    assert env.changes == (Change(Action.CHANGE, "update_requests.rel", before=REQ, after=EDITED),)
+    after = apply_change(live, env.changes[0])
+    assert after["update_requests"]["rel"] == {**EDITED, "status": "To Be Scheduled"}
+    assert plan({"update_requests": {"rel": EDITED}}, after).changes == ()
+    echoed = {**EDITED, "preferred": "2027-01-10T04:00:00", "ticket": "HOST-77", "status": "Scheduled"}
+    assert plan({"update_requests": {"rel": EDITED}}, {"update_requests": {"rel": echoed}}).is_empty
+
+
+def test_an_edited_request_applies_through_the_emulator_store(tmp_path: Path) -> None:
+    """The emulator's /changes makes a plan's changes in its store and checks the document against the
+    live-state schema after each one (which requires a request's status)."""
+    from reconciler.connectors.embedded import LiveStore
+    from reconciler.emulator.contract import LiveChecker
+
+    store = LiveStore(tmp_path / "live.sqlite", "production")
+    with store.transaction() as conn:
+        store.write_doc(conn, {"update_requests": {"rel": {**REQ, "status": "Scheduled"}}})
+    env = plan({"update_requests": {"rel": EDITED}}, {"update_requests": {"rel": {**REQ, "status": "Scheduled"}}})
+    assert [c.action for c in env.changes] == [Action.CHANGE]
+    record = {"revision": None, "plan_id": "plan-test", "at": "2026-12-05T22:00:00-06:00", "actor": "tester"}
+    with store.transaction() as conn:
+        store.apply_changes(conn, env.changes, record, check=LiveChecker())
+    with store.transaction(write=False) as conn:
+        live = store.live(conn)
+    assert live["update_requests"]["rel"] == {**EDITED, "status": "To Be Scheduled"}
+    assert plan({"update_requests": {"rel": EDITED}}, live).is_empty
 
 
 def test_unmanaged_parts_are_never_touched() -> None:
@@ -404,6 +490,38 @@ def test_cancel_marks_the_request_cancelled_and_is_not_repeated() -> None:
     assert after["update_requests"]["rel"]["status"] == "Cancelled"
     assert plan({"update_requests": {}}, after).changes == ()
     assert plan({"update_requests": {"rel": REQ}}, after).changes == ()
+
+
+def test_plan_after_apply_is_empty_with_edited_cancelled_and_running_requests() -> None:
+    desired = {
+        "update_requests": {
+            "edited": EDITED,  # pending and edited: changed
+            "back": REQ,  # cancelled before: blocked, not re-requested
+            "running": EDITED,  # taken up by the hosting team: blocked
+            "new": REQ,
+        }
+    }
+    live = {
+        "update_requests": {
+            "edited": {**REQ, "status": "To Be Scheduled"},
+            "back": {**REQ, "status": "Cancelled"},
+            "running": {**REQ, "status": "In Progress"},
+            "dropped": {**REQ, "status": "Scheduled"},
+        }
+    }
+    env = plan(desired, live)
+    assert [(c.action, c.path) for c in env.changes] == [
+        (Action.CANCEL, "update_requests.dropped"),
+        (Action.CHANGE, "update_requests.edited"),
+        (Action.REQUEST, "update_requests.new"),
+    ]
+    assert [b.path for b in env.blocked] == ["update_requests.back", "update_requests.running"]
+    after = live
+    for change in env.changes:
+        after = apply_change(after, change)
+    again = plan(desired, after)
+    assert again.changes == ()
+    assert again.blocked == env.blocked
 
 
 def test_fingerprint_ignores_activity_and_applied() -> None:

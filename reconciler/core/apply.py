@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from reconciler.core.clock import required, yaml_instant
 from reconciler.core.desired import desired_state, managed_parts
 from reconciler.core.plan import (
     FORMAT_VERSION,
@@ -21,11 +22,13 @@ from reconciler.core.plan import (
     Plan,
     digest,
     live_item_count,
+    live_reads_empty,
+    only_schedules,
     plan_environment,
     removals_exceed,
 )
-from reconciler.core.timeline import Timeline, effective
-from reconciler.errors import PlanError
+from reconciler.core.timeline import Phase, Timeline, effective
+from reconciler.errors import ConfigError, PlanError, TimeInputError
 from reconciler.model import EnvironmentSpec
 
 SAVED_KEYS = ("plan_id", "checksum")
@@ -126,9 +129,17 @@ def build_plan(
 
 
 def safety_problems(
-    env_plan: EnvPlan, spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime
+    env_plan: EnvPlan,
+    spec: EnvironmentSpec,
+    live: Mapping[str, Any],
+    at: datetime,
+    *,
+    applied_before: bool = False,
 ) -> list[str]:
-    """Why this environment's plan is refused without --force (DESIGN §3 Safety); empty when safe."""
+    """Why this environment's plan is refused without --force (DESIGN §3 Safety); empty when safe.
+
+    `applied_before`: the activity branch records an apply to this environment. Live's `applied` record
+    says so too, but a deleted store or live row has lost it."""
     reasons: list[str] = []
     safety = spec.config.get("safety") or {}
     too_many = removals_exceed(
@@ -139,24 +150,70 @@ def safety_problems(
     )
     if too_many:
         reasons.append(too_many)
-    phases = Timeline.from_spec(spec).current_phases(at)
-    for change in env_plan.changes:
-        is_term = change.path.startswith("merges.") and change.path.endswith(".terms")
-        if is_term and change.action is Action.REMOVE and str(change.value) in phases:
-            reasons.append(
-                f"{env_plan.name}: removing term {change.value} from {change.path} while its phase "
-                f"{phases[str(change.value)]!r} is active"
-            )
+    reasons += _active_phase_removals(env_plan, spec, live, at)
     total = live_item_count(live)
     removals = sum(1 for c in env_plan.changes if c.action in (Action.REMOVE, Action.CANCEL))
     if total and removals >= total:
         reasons.append(f"{env_plan.name}: the plan removes every live item ({total})")
-    if live.get("applied") and total == 0 and env_plan.changes:
+    empty = _empty_live_refusal(env_plan, spec, live, applied_before)
+    if empty:
+        reasons.append(empty)
+    return reasons
+
+
+def _active_phase_removals(
+    env_plan: EnvPlan, spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime
+) -> list[str]:
+    """Term removals from a merge scope while one of the term's phases is active, in the YAML or in live:
+    a commit that drops a term and its phase together still finds the phase in live."""
+    timeline = Timeline.from_spec(spec)
+    in_yaml = timeline.current_phases(at)
+    in_live = Timeline(spec.name, timeline.tz, phases=live_phases(live, timeline.tz)).current_phases(at)
+    reasons: list[str] = []
+    for change in env_plan.changes:
+        term = str(change.value)
+        is_term = change.path.startswith("merges.") and change.path.endswith(".terms")
+        if not is_term or change.action is not Action.REMOVE or term not in {**in_live, **in_yaml}:
+            continue
+        where = "" if term in in_yaml else " in live"
+        phase = in_yaml.get(term) or in_live[term]
         reasons.append(
-            f"{env_plan.name}: the live side reads as empty after an earlier apply "
-            "(a platform answering with nothing is a fault, not a desire)"
+            f"{env_plan.name}: removing term {term} from {change.path} while its phase {phase!r} is active{where}"
         )
     return reasons
+
+
+def live_phases(live: Mapping[str, Any], tz: tzinfo) -> tuple[Phase, ...]:
+    """Live's phases as timeline values, their dates read as the YAML's are (midnight in the zone `tz`)."""
+    phases: list[Phase] = []
+    for name, item in sorted((live.get("phases") or {}).items()):
+        if not isinstance(item, Mapping):
+            continue
+        try:
+            term, start, end = (required(item, key) for key in ("term", "start", "end"))
+            phases.append(Phase(str(name), str(term), yaml_instant(start, tz), yaml_instant(end, tz)))
+        except (ConfigError, TimeInputError):
+            continue  # the live-state schema check (apply's step 2) refuses such a document before this runs
+    return tuple(phases)
+
+
+def _empty_live_refusal(
+    env_plan: EnvPlan, spec: EnvironmentSpec, live: Mapping[str, Any], applied_before: bool
+) -> str | None:
+    """A plan re-adding what an earlier apply made to a live side whose managed parts read as empty: a
+    platform answering with nothing, or a deleted store, is a fault, not a desire. A plan that only sets
+    schedules is never refused here: a window's pause and resume must go through whatever live reads."""
+    if not env_plan.changes or only_schedules(env_plan):
+        return None
+    known = "live's applied record" if live.get("applied") else "the activity branch" if applied_before else None
+    if known is None or not live_reads_empty(live, managed_parts(spec)):
+        return None
+    readds = sum(1 for c in env_plan.changes if not c.path.startswith("schedule."))
+    return (
+        f"{env_plan.name}: the live side reads as empty although {known} shows an earlier apply; the plan "
+        f"would re-add {readds} {'item' if readds == 1 else 'items'} (a platform answering with nothing, or a "
+        "deleted store, is a fault, not a desire)"
+    )
 
 
 # --- saved plans ------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ Flow: `desired.desired_state` (at T) and a connector's live read → **plan_envi
 
 The diff is typed and domain-aware rather than generic: merge term scopes are sets (one
 change per term), phases and users are replaced whole, role permissions one at a time, and
-update requests are submitted or cancelled, never edited (their status is read-only to us).
-Only the parts named in `managed` are compared.
+update requests are submitted, edited while still pending, or cancelled (their status is
+read-only to us). Only the parts named in `managed` are compared.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ CANCELLABLE = ("To Be Scheduled", "Scheduled")
 FINISHED = ("Completed", "Cancelled", "Unable to Complete")
 """Statuses of a request that is over: absent from the YAML, it is history, not something to cancel."""
 NEW_REQUEST_STATUS = "To Be Scheduled"
+CANCELLED = "Cancelled"
+REQUEST_FIELDS = ("site", "action", "version", "source", "preferred")
+"""What a request says. Live adds its status, and a platform may add more: only these are compared."""
 UNFINGERPRINTED = ("activity", "applied")
 """Parts that move without the settings moving (comments, the record of the last apply)."""
 
@@ -282,7 +285,43 @@ def _diff_requests(
             elif status not in FINISHED:
                 why = f"update request {rid} is {status}; only To Be Scheduled or Scheduled can be cancelled"
                 blocked.append(Blocked(path, rid, why))
-        # Present on both sides: its status belongs to the hosting team; nothing to do.
+        else:
+            _diff_request(rid, desired[rid] or {}, live[rid] or {}, changes, blocked)
+
+
+def _diff_request(
+    rid: str, want: Mapping[str, Any], have: Mapping[str, Any], changes: list[Change], blocked: list[Blocked]
+) -> None:
+    """A request on both sides. Edited while pending: one `change` (a connector makes it as `apply_change`
+    does, the status back to To Be Scheduled). A cancelled id cannot come back, and a request the hosting
+    team has taken up can no longer be edited: both are blocked, saying what to do."""
+    path = f"update_requests.{rid}"
+    status = have.get("status")
+    if status == CANCELLED:
+        blocked.append(Blocked(path, rid, f"update request {rid} was cancelled; give the new request a new id"))
+        return
+    edited = [k for k in REQUEST_FIELDS if _norm_request_field(k, want.get(k)) != _norm_request_field(k, have.get(k))]
+    if not edited:
+        return
+    if status in CANCELLABLE:
+        before = {k: copy.deepcopy(have[k]) for k in REQUEST_FIELDS if k in have}
+        changes.append(Change(Action.CHANGE, path, before=before, after=copy.deepcopy(dict(want))))
+    else:
+        why = (
+            f"update request {rid} is {status}; only To Be Scheduled or Scheduled can be changed "
+            f"(changed: {', '.join(edited)}); give the changed request a new id"
+        )
+        blocked.append(Blocked(path, rid, why))
+
+
+def _norm_request_field(name: str, value: Any) -> Any:
+    # A platform may echo 2027-01-03T04:00 back as 2027-01-03T04:00:00: the same preferred time.
+    if name == "preferred" and isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
 
 
 # --- the safe order ---------------------------------------------------------------------------
@@ -306,7 +345,7 @@ def safe_order(change: Change, sis: str = "banner") -> tuple[int, int, str, str]
     2. term removals, in the reverse of that order (dependants leave before what they depend on);
     3. section options;
     4. phases;  5. access (users, then roles);
-    6. the hosted version;  7. update requests (submitted or cancelled);
+    6. the hosted version;  7. update requests (submitted, edited or cancelled);
     8. resumed schedules (switched on) last, once everything they would merge is in place.
     Ties keep a stable, readable order by path then value.
     """
@@ -356,6 +395,9 @@ def apply_change(live: Mapping[str, Any], change: Change) -> dict[str, Any]:
         terms = set(parent.get("terms") or [])
         terms = terms | {change.value} if change.action is Action.ADD else terms - {change.value}
         parent["terms"] = sorted(terms)
+    elif change.action is Action.CHANGE and keys[0] == "update_requests":
+        # An edited request goes back into the hosting team's queue, as a resubmitted one would.
+        parent[last] = {**copy.deepcopy(change.after), "status": NEW_REQUEST_STATUS}
     elif change.action is Action.CHANGE:
         parent[last] = copy.deepcopy(change.after)
     elif change.action is Action.ADD:
@@ -365,7 +407,7 @@ def apply_change(live: Mapping[str, Any], change: Change) -> dict[str, Any]:
     elif change.action is Action.REQUEST:
         parent[last] = {**copy.deepcopy(change.value), "status": NEW_REQUEST_STATUS}
     elif change.action is Action.CANCEL:
-        parent[last] = {**parent[last], "status": "Cancelled"}
+        parent[last] = {**parent[last], "status": CANCELLED}
     return out
 
 
@@ -399,3 +441,22 @@ def removals_exceed(
             f"({removals / total:.0%}), more than the limit of {max_ratio:.0%}"
         )
     return None
+
+
+def only_schedules(env_plan: EnvPlan) -> bool:
+    """Every change pauses, resumes or sets a schedule (the empty-live guard never refuses such a plan)."""
+    return all(c.path.startswith("schedule.") for c in env_plan.changes)
+
+
+def live_reads_empty(live: Mapping[str, Any], managed: frozenset[str]) -> bool:
+    """No setting of a `managed` part is in live: what a deleted store, or a platform answering with
+    nothing, reads as. Read-only parts (the applied record, activity, rolled terms) do not count."""
+    return not any(_holds_a_setting(live.get(part)) for part in managed)
+
+
+def _holds_a_setting(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(_holds_a_setting(item) for item in value.values())
+    if isinstance(value, list):
+        return bool(value)
+    return value is not None
