@@ -33,7 +33,6 @@ REF = f"refs/heads/{BRANCH}"
 NO_GIT_NOTE = "no git record was written (not a git repository)"
 TRAILERS = ("Environment", "Revision", "Outcome", "Actor", "Ticket")
 ATTEMPTS = 8
-_ZERO = "0" * 40
 _FALLBACK_COMMITTER = ("reconciler", "reconciler@localhost")
 _CI_ACTOR_VARS = ("RECONCILER_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "CIRCLE_USERNAME",
                   "BITBUCKET_STEP_TRIGGERER_UUID", "BUILD_REQUESTEDFOR", "USER")
@@ -147,29 +146,73 @@ def record(root: Path, *, environment: str, revision: str | None, outcome: str, 
 def record_many(root: Path, entries: Sequence[Entry]) -> list[str] | None:
     """Append one commit per entry, in order, and move the branch once (compare-and-swap on the old tip,
     rebuilt on the new one if another writer moved it); the shas, or None outside a git repository."""
-    import git
-
     repo = open_repo(root)
     if repo is None:
         return None
-    if not entries:
-        return []
     try:
-        _refuse_checked_out(repo)
-        last: Exception | None = None
-        for attempt in range(ATTEMPTS):
-            try:
-                old = _tip(repo)
-                shas = _chain(repo, old, entries)
-                what = entries[0].environment if len(entries) == 1 else f"{len(entries)} records"
-                repo.git.update_ref("-m", f"reconciler: record {what}", REF, shas[-1], old or _ZERO)
-                return shas
-            except git.GitCommandError as e:  # most often a concurrent record moved the tip: build again on it
-                last = e
-                time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+        return append(repo, entries)
     finally:
         repo.close()
+
+
+def append(repo: Any, entries: Sequence[Entry]) -> list[str]:
+    """`record_many` on a repository the caller keeps open (one per run: GitPython's readers are processes)."""
+    import git
+
+    if not entries:
+        return []
+    _refuse_checked_out(repo)
+    last: Exception | None = None
+    for attempt in range(ATTEMPTS):
+        try:
+            old = _tip(repo)
+            shas = _chain(repo, old, entries)
+            _move_branch(repo, shas[-1], old)
+            return shas
+        except (git.GitCommandError, _Moved) as e:  # most often a concurrent record moved the tip: build on it
+            last = e
+            time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
     raise GitError(f"cannot record on the branch {BRANCH}: {one_line(last) if last else 'unknown failure'}")
+
+
+class _Moved(Exception):
+    """Another writer holds the branch's lock or moved its tip since it was read."""
+
+
+STALE_LOCK_S = 5.0
+"""A branch lock file older than this was left by a killed writer (a write takes milliseconds)."""
+
+
+def _move_branch(repo: Any, new: str, old: str | None) -> None:
+    """Point the branch at `new` if it still points at `old`: git's own protocol, in-process (a lock file
+    created exclusively, the tip checked under it, then renamed over the ref), so recording one
+    environment costs no git process."""
+    path = Path(repo.common_dir) / REF
+    lock = path.with_name(path.name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _clear_stale(lock)
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError as e:
+        raise _Moved(f"{lock} is held by another writer") from e
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            if _tip(repo) != old:
+                raise _Moved(f"{BRANCH} moved")
+            handle.write(new + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(lock, path)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _clear_stale(lock: Path) -> None:
+    try:
+        if time.time() - lock.stat().st_mtime > STALE_LOCK_S:
+            lock.unlink(missing_ok=True)
+    except FileNotFoundError:
+        pass
 
 
 def compose_message(*, environment: str, revision: str | None, outcome: str, actor: str, ticket: str | None,
@@ -366,3 +409,10 @@ def parse_record(sha: str, at: str, message: str) -> ActivityRecord | None:
         revision=None if revision in (None, "none") else revision, outcome=trailers.get("Outcome", ""),
         actor=trailers.get("Actor", ""), ticket=trailers.get("Ticket"), subject=subject, body=body,
     )
+
+
+def has_applied(repo: Any, environment: str) -> bool:
+    """Whether the branch holds an apply of `environment` that reached live (its `<env>.log` says so)."""
+    tip = _tip(repo)
+    text = _blob_text(repo, _tree_entries(repo, tip).get(f"{_file_stem(environment)}.log")) if tip else ""
+    return any(line.split("\t")[1:2] == ["applied"] for line in text.splitlines())

@@ -18,6 +18,8 @@ from reconciler.repo import load_repository
 
 CHICAGO = ZoneInfo("America/Chicago")
 AT = "2026-11-25T12:00"
+AT_STAMP = "2026-11-25T12:00:00-06:00"
+"""A time as the platform writes it in a record (with its offset)."""
 LATER = datetime(2026, 11, 25, 12, 5, tzinfo=CHICAGO)
 
 
@@ -98,8 +100,8 @@ def test_saved_plan_is_stale_when_live_moved(cli, repo: Path, tmp_path: Path, cl
     out = tmp_path / "plan.json"
     assert cli("--root", str(repo), "plan", "staging", "--at", AT, "--out", str(out)).code == 0
     conn = get_connector(load_repository(repo).envs["staging"], repo)
-    conn.apply_changes([Change(Action.ADD, "access.users.x@example.edu", value={"products": []})],
-                       record={"revision": None, "plan_id": "console", "at": AT, "actor": "someone"})
+    conn.apply_changes([Change(Action.ADD, "access.users.x@example.edu", value={"products": ["scheduling"]})],
+                       record={"revision": None, "plan_id": "console", "at": AT_STAMP, "actor": "someone"})
     result = cli("--root", str(repo), "apply", "--plan", str(out))
     assert result.code == 1
     assert "stale" in result.err and "live side changed" in result.err
@@ -160,7 +162,7 @@ def test_safety_refuses_removing_a_term_in_an_active_phase(repo: Path) -> None:
 def test_safety_refuses_plan_when_live_reads_empty_after_apply(repo: Path) -> None:
     spec = load_repository(repo).envs["staging"]
     at = datetime(2026, 11, 25, 12, 0, tzinfo=CHICAGO)
-    empty_after_apply = {"applied": {"revision": "abc", "plan_id": "p", "at": AT, "actor": "x"}}
+    empty_after_apply = {"applied": {"revision": "abc", "plan_id": "p", "at": AT_STAMP, "actor": "x"}}
     env = build_plan([spec], {"staging": empty_after_apply}, at, None).environments[0]
     assert any("reads as empty" in r for r in safety_problems(env, spec, empty_after_apply, at))
     env_fresh = build_plan([spec], {"staging": {}}, at, None).environments[0]
@@ -169,8 +171,8 @@ def test_safety_refuses_plan_when_live_reads_empty_after_apply(repo: Path) -> No
 
 def test_too_many_removals_need_force(cli, repo: Path, clock) -> None:  # type: ignore[no-untyped-def]
     conn = get_connector(load_repository(repo).envs["staging"], repo)
-    extra = [Change(Action.ADD, f"access.users.u{i}@example.edu", value={"products": []}) for i in range(12)]
-    conn.apply_changes(extra, record={"revision": None, "plan_id": "console", "at": AT, "actor": "someone"})
+    extra = [Change(Action.ADD, f"access.users.u{i}@example.edu", value={"products": ["scheduling"]}) for i in range(12)]
+    conn.apply_changes(extra, record={"revision": None, "plan_id": "console", "at": AT_STAMP, "actor": "someone"})
     refused = cli("--root", str(repo), "apply", "staging")
     assert refused.code == 1
     assert "removes 12 items" in refused.err and "--force" in refused.err

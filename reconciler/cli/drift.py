@@ -9,7 +9,16 @@ from typing import Any
 
 import click
 
-from reconciler.cli.options import emit, engine, fleet_options, format_option, resolve_root, root_option
+from reconciler.cli.options import (
+    emit,
+    engine,
+    fleet_options,
+    format_option,
+    note,
+    raise_unplanned,
+    resolve_root,
+    root_option,
+)
 
 
 @click.command(
@@ -38,6 +47,11 @@ def run_drift(root: Path, envs: Sequence[str], *, fmt: str = "text", parallel: i
         emit(json.dumps({"format_version": FORMAT_VERSION, "environments": results}, indent=2, default=str))
     else:
         emit(_text(results))
+    faults = {r["name"]: r["error"] for r in results if "error" in r}
+    for error in faults.values():
+        note(f"error: {error}")
+    if faults:
+        raise_unplanned(faults, "read")
     return 2 if any(r["drift"] for r in results) else 0
 
 
@@ -45,7 +59,9 @@ def _text(results: Sequence[Mapping[str, Any]]) -> str:
     lines: list[str] = []
     for result in results:
         name = result["name"]
-        if result["applied"] is None:
+        if "error" in result:
+            lines.append(f"{name}: not read: {result['error']}")
+        elif result["applied"] is None:
             lines.append(f"{name}: never applied; nothing to compare")
         elif not result["drift"]:
             lines.append(f"{name}: no drift since the apply of {result['applied'].get('at')}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -84,11 +84,21 @@ def note(text: str) -> None:
     click.echo(text, err=True)
 
 
+def raise_unplanned(faults: Mapping[str, Exception], what: str = "planned") -> None:
+    """The end of a fleet command some of whose environments could not be read: exit 1, naming them."""
+    from reconciler.errors import LiveError
+
+    names = ", ".join(faults)
+    raise LiveError(f"{len(faults)} environment{'s' if len(faults) != 1 else ''} not {what} ({names}); "
+                    "see the errors above")
+
+
 class ConsoleReporter:
     """The engine's Reporter at a terminal or in CI: lines on stdout, notes and progress on stderr."""
 
     def __init__(self) -> None:
         self.color = use_color()
+        self.interactive = sys.stdin.isatty()
 
     def emit(self, text: str) -> None:
         emit(text)
@@ -100,7 +110,7 @@ class ConsoleReporter:
         return progress(description, total)
 
     def ask(self, question: str, preface: str = "") -> bool | None:
-        if not sys.stdin.isatty():
+        if not self.interactive:
             return None
         if preface:
             emit(preface)

@@ -14,6 +14,7 @@ from reconciler.cli.options import (
     fleet_options,
     format_option,
     note,
+    raise_unplanned,
     resolve_root,
     root_option,
     use_color,
@@ -47,7 +48,7 @@ def run_plan(root: Path, envs: Sequence[str], *, at_text: str | None = None, out
     from reconciler.core.apply import saved_data
     from reconciler.core.render import plan_json, plan_markdown, plan_text
 
-    plan = engine(root).plan(envs, at_text=at_text, shard=shard, parallel=parallel)
+    plan, faults = engine(root).plan(envs, at_text=at_text, shard=shard, parallel=parallel)
     if fmt == "json":
         emit(plan_json(plan))
     elif fmt == "markdown":
@@ -60,4 +61,8 @@ def run_plan(root: Path, envs: Sequence[str], *, at_text: str | None = None, out
         except OSError as e:
             raise UsageError(f"--out {out}: cannot write the plan: {e.strerror or e}") from e
         note(f"plan written to {out}")
+    for fault in faults.values():
+        note(f"error: {fault}")
+    if faults:
+        raise_unplanned(faults)
     return 2 if detailed_exitcode and not plan.is_empty else 0

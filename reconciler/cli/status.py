@@ -10,7 +10,16 @@ from typing import Any
 
 import click
 
-from reconciler.cli.options import emit, engine, fleet_options, format_option, resolve_root, root_option
+from reconciler.cli.options import (
+    emit,
+    engine,
+    fleet_options,
+    format_option,
+    note,
+    raise_unplanned,
+    resolve_root,
+    root_option,
+)
 
 
 @click.command(
@@ -40,6 +49,11 @@ def run_status(root: Path, envs: Sequence[str], *, at_text: str | None = None, f
                         indent=2, default=str))
     else:
         emit(_text(results))
+    faults = {r["name"]: r["error"] for r in results if "error" in r}
+    for error in faults.values():
+        note(f"error: {error}")
+    if faults:
+        raise_unplanned(faults, "read")
     return 0
 
 
@@ -47,6 +61,9 @@ def _text(results: Sequence[Mapping[str, Any]]) -> str:
     lines: list[str] = []
     for r in results:
         lines.append(f"{r['name']}:")
+        if "error" in r:
+            lines.append(f"  error:        {r['error']}")
+            continue
         if r["applied_at"] is None:
             lines.append("  applied:      never")
         else:

@@ -12,11 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from reconciler.engine.reading import Faults, Lives
 from reconciler.engine.reporter import Quiet, Reporter
 from reconciler.engine.selection import Selection
 from reconciler.model import EnvironmentSpec
+
+if TYPE_CHECKING:
+    from reconciler.core.plan import Plan
 
 
 def now() -> datetime:
@@ -57,20 +61,31 @@ class Engine:
         return select(self.root, envs, at_text, moment or self.now(), shard=shard, follow_links=follow_links,
                       note=self.out.note)
 
-    def read_lives(self, specs: Sequence[EnvironmentSpec], parallel: int | None = None) -> dict[str, dict[str, Any]]:
-        from reconciler.engine.reading import read_lives
+    def read_all(self, specs: Sequence[EnvironmentSpec], parallel: int | None = None) -> tuple[Lives, Faults]:
+        """Each environment's checked live document, and the faults of those that could not be read."""
+        from reconciler.engine.reading import read_all
 
-        return read_lives(self.root, specs, parallel, self.out, self.connect)
+        return read_all(self.root, specs, parallel, self.out, self.connect)
+
+    def read_lives(self, specs: Sequence[EnvironmentSpec], parallel: int | None = None) -> Lives:
+        """Every environment's live document, or the first environment's fault."""
+        lives, faults = self.read_all(specs, parallel)
+        for spec in specs:
+            if spec.name in faults:
+                raise faults[spec.name]
+        return lives
 
     # --- the use cases ----------------------------------------------------------------------
 
     def plan(self, envs: Sequence[str], *, at_text: str | None = None, shard: tuple[int, int] | None = None,
-             parallel: int | None = None) -> Any:
+             parallel: int | None = None) -> tuple[Plan, Faults]:
+        """The plan of every environment whose live side could be read, and the faults of the others."""
         from reconciler.core.apply import build_plan
 
         chosen = self.select(envs, at_text, shard=shard, follow_links=True)
-        lives = self.read_lives(chosen.specs, parallel)
-        return build_plan(chosen.specs, lives, chosen.at, self.revision())
+        lives, faults = self.read_all(chosen.specs, parallel)
+        readable = [spec for spec in chosen.specs if spec.name in lives]
+        return build_plan(readable, lives, chosen.at, self.revision()), faults
 
     def apply(self, envs: Sequence[str], **options: Any) -> int:
         from reconciler.engine.apply import apply

@@ -1,58 +1,101 @@
-"""The apply use case: plan at the moment (or load a saved plan), check it, and per environment
-take the lease, apply, record, release (DESIGN §3 Safety)."""
+"""The apply use case (DESIGN §3 Safety): per environment, one pipeline, in this order —
+
+    lease → read live → check it against the live-state schema → settle what a killed run left →
+    plan (or check the saved plan again, under the lease) → safety → apply, guarded by the
+    fingerprint → the git record, before the next environment starts → release.
+
+Environments are independent: each ends in an `EnvResult` (applied, no changes, failed, refused,
+fault), printed in the plan's order; the command fails at the end if any did not succeed.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.connectors.base import LEASE_TTL_S, lease_holder
-from reconciler.errors import ApplyFailed, PlanError, ReconcilerError, SafetyError, StalePlanError, UsageError
+from reconciler.core.plan import EnvPlan, Plan
+from reconciler.errors import ApplyFailed, PlanError, ReconcilerError, SafetyError, UsageError
 from reconciler.model import EnvironmentSpec
 
 if TYPE_CHECKING:
+    from reconciler.activity import Entry
     from reconciler.engine import Engine
+    from reconciler.engine.records import Recorder
 
 DEFAULT_PARALLEL = 4
 """Environments applied at once without --parallel (each under its own lease)."""
+
+
+@dataclass
+class EnvResult:
+    """How one environment's apply ended, and what it has to say (printed in the plan's order)."""
+
+    name: str
+    outcome: str = "no changes"
+    """applied | no changes | failed | refused | fault"""
+    lines: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    reason: str = ""
+    error: ReconcilerError | None = None
+    """What stopped it before anything was applied (a fault or a refusal)."""
+    record: Path | None = None
+    """Its activity record, kept as done; written to the branch in the plan's order."""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("applied", "no changes")
+
+
+@dataclass(frozen=True)
+class Run:
+    """What every environment's pipeline of one apply shares."""
+
+    engine: Engine
+    moment: datetime
+    revision: str | None
+    actor: str
+    force: bool
+    message: str | None
+    ticket: str | None
+    records: Recorder
+    saved: Plan | None = None
+    saved_id: str | None = None
+
+    @property
+    def holder(self) -> str:
+        return lease_holder(self.actor)
 
 
 def apply(engine: Engine, envs: Sequence[str], *, plan_file: str | None = None, yes: bool = False,
           force: bool = False, message: str | None = None, ticket: str | None = None,
           parallel: int | None = None, shard: tuple[int, int] | None = None,
           moment: datetime | None = None) -> int:
-    """Plan at `moment` (default: now) and apply, or apply a saved plan."""
-    from reconciler.core.apply import build_plan, plan_id_of, safety_problems
-    from reconciler.core.render import plan_text
+    """Apply each selected environment (or a saved plan's), each through the pipeline; 0, or ApplyFailed."""
+    from reconciler import activity
+    from reconciler.engine.records import Recorder
 
-    out = engine.out
     moment = moment or engine.now()
-    revision = engine.revision()
-    if plan_file is None:
-        chosen = engine.select(envs, None, shard=shard, follow_links=True, moment=moment)
-        specs = chosen.specs
-        lives = engine.read_lives(specs, parallel)
-        plan = build_plan(specs, lives, moment, revision)
-        plan_id = plan_id_of(plan.checksum)
+    saved, saved_id = _load_saved(plan_file) if plan_file else (None, None)
+    specs = _specs(engine, envs, saved, plan_file, shard, moment)
+    if saved is None:
         unprotected_refusal(specs, yes)
-        if not plan.is_empty and not yes and out.ask("Apply these changes?", plan_text(plan, out.color)) is False:
-            out.note("nothing applied")
+        shown = _confirmed(engine, specs, moment, yes, parallel)
+        if shown is False:
+            engine.out.note("nothing applied")
             return 1
-    else:
-        plan, plan_id, specs, lives = _saved(engine, envs, plan_file, revision, moment)
-    by_name = {spec.name: spec for spec in specs}
-    refusals = [r for env in plan.environments for r in safety_problems(env, by_name[env.name],
-                                                                        lives[env.name], moment)]
-    if refusals and not force:
-        for reason in refusals[1:]:
-            out.note(reason)
-        raise SafetyError(f"{refusals[0]} (refused; rerun with --force if this is meant)")
-    _apply_all(engine, plan, by_name, plan_id, revision, moment, message, ticket, parallel)
-    return 0
+        saved = shown if isinstance(shown, Plan) else None
+    with Recorder(engine.root, engine.out.note) as records:
+        records.flush()
+        run = Run(engine, moment, engine.revision(), activity.actor(engine.root), force, message, ticket, records,
+                  saved, saved_id)
+        results = _apply_each(run, specs, parallel)
+    return _finish(engine, results)
 
 
 def unprotected_refusal(specs: Sequence[EnvironmentSpec], yes: bool) -> None:
@@ -64,10 +107,11 @@ def unprotected_refusal(specs: Sequence[EnvironmentSpec], yes: bool) -> None:
         )
 
 
-def _saved(engine: Engine, envs: Sequence[str], plan_file: str, revision: str | None, moment: datetime) -> Any:
+# --- before the pipelines ------------------------------------------------------------------------
+
+
+def _load_saved(plan_file: str) -> tuple[Plan, str]:
     from reconciler.core.apply import load_saved
-    from reconciler.core.plan import Plan, fingerprint
-    from reconciler.core.timeline import Timeline
 
     try:
         data = json.loads(Path(plan_file).read_text(encoding="utf-8"))
@@ -75,188 +119,206 @@ def _saved(engine: Engine, envs: Sequence[str], plan_file: str, revision: str | 
         raise UsageError(f"--plan {plan_file}: cannot read it: {e.strerror or e}") from e
     except ValueError as e:
         raise PlanError(f"--plan {plan_file}: not JSON ({e})") from e
-    plan, plan_id = load_saved(data)
-    names = [env.name for env in plan.environments]
+    return load_saved(data)
+
+
+def _specs(engine: Engine, envs: Sequence[str], saved: Plan | None, plan_file: str | None,
+           shard: tuple[int, int] | None, moment: datetime) -> list[EnvironmentSpec]:
+    if saved is None:
+        return engine.select(envs, None, shard=shard, follow_links=True, moment=moment).specs
+    names = [env.name for env in saved.environments]
     missing = [n for n in envs if n not in names]
     if missing:
         raise UsageError(f"--plan {plan_file} does not plan {', '.join(missing)} (it plans: {', '.join(names)})")
-    specs = engine.select(list(envs) or names, None, follow_links=True).specs  # a named one brings its linked
-    chosen = [n for n in names if n in {spec.name for spec in specs}]
-    specs = [spec for spec in specs if spec.name in chosen]
-    lives = engine.read_lives(specs, None)
-    for env in plan.environments:
-        if env.name not in chosen:
-            continue
-        if env.revision != revision:
-            raise StalePlanError(
-                f"{env.name}: the saved plan is stale: it was made at revision {env.revision or 'none'}, "
-                f"the repository is at {revision or 'none'}; make a new plan"
-            )
-        if env.live_fingerprint != fingerprint(lives[env.name]):
-            raise StalePlanError(f"{env.name}: the saved plan is stale: the live side changed since; make a new plan")
-    for spec in specs:
-        crossed = Timeline.from_spec(spec).transitions_between(plan.at, moment)
-        if crossed:
-            first = crossed[0]
-            raise StalePlanError(
-                f"{spec.name}: the saved plan is stale: {first.event.value} {first.id} at "
-                f"{first.local_at.isoformat()} lies between the plan's time and now; make a new plan"
-            )
-    kept = Plan(plan.at, tuple(env for env in plan.environments if env.name in chosen))
-    return kept, plan_id, specs, lives
+    specs = engine.select(list(envs) or names, None, follow_links=True, moment=moment).specs
+    return [spec for spec in specs if spec.name in names]  # a named one brings its linked, if planned
 
 
-def _apply_all(engine: Engine, plan: Any, specs: dict[str, EnvironmentSpec], plan_id: str, revision: str | None,
-               moment: datetime, message: str | None, ticket: str | None = None, parallel: int | None = None) -> None:
-    """Apply each environment's changes (several at once with `parallel`), then report in the plan's order."""
-    from concurrent.futures import ThreadPoolExecutor
+def _confirmed(engine: Engine, specs: Sequence[EnvironmentSpec], moment: datetime, yes: bool,
+               parallel: int | None) -> Plan | bool:
+    """At a terminal without --yes: show the plan and ask; the plan shown is then applied as a saved one
+    (refused if live moved meanwhile). False when the person said no; True when nobody was asked."""
+    from reconciler.core.apply import build_plan
+    from reconciler.core.render import plan_text
 
-    from reconciler import activity
+    if yes or not engine.out.interactive:
+        return True
+    lives, _ = engine.read_all(specs, parallel)
+    plan = build_plan([s for s in specs if s.name in lives], lives, moment, engine.revision())
+    if plan.is_empty:
+        return True
+    return plan if engine.out.ask("Apply these changes?", plan_text(plan, engine.out.color)) else False
 
-    out = engine.out
-    actor = activity.actor(engine.root)
-    git_log = GitRecorder(engine, revision, actor, ticket, message)
-    run = _EnvApply(engine, specs, plan_id, revision, moment, message, ticket, actor)
-    failed: list[str] = []
-    errors: list[tuple[str, ReconcilerError]] = []
-    workers = max(1, min(parallel or DEFAULT_PARALLEL, len(plan.environments) or 1))
+
+def _apply_each(run: Run, specs: Sequence[EnvironmentSpec], parallel: int | None) -> list[EnvResult]:
+    out = run.engine.out
+    workers = max(1, min(parallel or DEFAULT_PARALLEL, len(specs) or 1))
+    results: list[EnvResult] = []
+    with out.progress("applying", len(specs)) as advance, ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(_pipeline, run, spec) for spec in specs]
+        for future in futures:
+            result = future.result()
+            for line in result.lines:
+                out.emit(line)
+            for line in result.notes:
+                out.note(line)
+            if result.record is not None:
+                run.records.write([result.record])
+            results.append(result)
+            advance()
+    return results
+
+
+def _finish(engine: Engine, results: Sequence[EnvResult]) -> int:
+    bad = [r for r in results if not r.ok]
+    if not bad:
+        return 0
+    if len(results) == 1 and bad[0].error is not None:
+        raise bad[0].error
+    for result in bad:
+        if result.outcome != "failed":  # a failed apply has said what it did above
+            engine.out.note(f"error: {result.reason}")
+    total = len(results)
+    raise ApplyFailed(
+        f"apply failed for {', '.join(r.name for r in bad)} ({len(bad)} of {total} "
+        f"environment{'s' if total != 1 else ''}; see the report above); run apply again to converge"
+    )
+
+
+# --- the pipeline of one environment -------------------------------------------------------------
+
+
+def _pipeline(run: Run, spec: EnvironmentSpec) -> EnvResult:
+    result = EnvResult(spec.name)
     try:
-        with out.progress("applying", len(plan.environments)) as advance, ThreadPoolExecutor(workers) as pool:
-            futures = [pool.submit(run, env) for env in plan.environments]
-            for env, future in zip(plan.environments, futures, strict=True):
-                try:
-                    outcome = future.result()
-                except ReconcilerError as e:  # e.g. a lease held elsewhere: the others still finish
-                    errors.append((env.name, e))
-                    continue
-                finally:
-                    advance()
-                _report(out, env, outcome, git_log)
-                if outcome.failed:
-                    failed.append(env.name)
-    finally:
-        git_log.flush()  # whatever was applied is recorded, even when something above raised
-    if errors and not failed:
-        for _, other in errors[1:]:
-            out.note(f"error: {other}")
-        raise errors[0][1]
-    for name, error in errors:
-        out.note(f"error: {error}")
-        failed.append(name)
-    if failed:
-        total = len(plan.environments)
-        which = ", ".join(failed)
-        raise ApplyFailed(
-            f"apply failed for {which} ({len(failed)} of {total} environment{'s' if total != 1 else ''}; "
-            "see the report above); run apply again to converge"
-        )
+        connector = run.engine.connect(spec, run.engine.root)
+        with connector.lock(run.holder, LEASE_TTL_S) as lease:
+            if getattr(lease, "took_over", None):
+                result.notes.append(f"{spec.name}: took over the lease of {lease.took_over}, which no longer runs")
+            _under_lease(run, spec, connector, result)
+    except ReconcilerError as e:
+        if result.outcome == "no changes":
+            result.outcome, result.error = "fault", e
+        result.reason = result.reason or str(e)
+    return result
 
 
-def _report(out: Any, env: Any, outcome: _Outcome, git_log: GitRecorder) -> None:
-    for line in outcome.lines:
-        out.emit(line)
-    for line in outcome.notes:
-        out.note(line)
-    if outcome.summary:
-        git_log.apply(env, "failed" if outcome.failed else "applied", outcome.summary)
+def _under_lease(run: Run, spec: EnvironmentSpec, connector: Any, result: EnvResult) -> None:
+    from reconciler.engine.reading import check_live
+
+    live = connector.read()
+    check_live(spec.name, live)
+    run.records.resolve(spec.name, live)
+    env_plan, plan_id = _plan_for(run, spec, live)
+    if env_plan.is_empty:
+        result.lines.append(f"{spec.name}: no changes")
+        return
+    refusals = _refusals(run, spec, env_plan, live)
+    if refusals and not run.force:
+        result.outcome = "refused"
+        result.reason = f"{refusals[0]} (refused; rerun with --force if this is meant)"
+        result.error = SafetyError(result.reason)
+        result.notes += refusals[1:]
+        return
+    _apply_plan(run, connector, env_plan, plan_id, result)
 
 
-class _Outcome:
-    """What one environment's apply printed and whether it failed (printed later, in the plan's order)."""
+def _plan_for(run: Run, spec: EnvironmentSpec, live: Mapping[str, Any]) -> tuple[EnvPlan, str]:
+    """The plan to apply: made now from the YAML, or the saved one, checked again under the lease."""
+    from reconciler.core.apply import plan_id_of, plan_one
+    from reconciler.core.stale import saved_plan_problem
+    from reconciler.core.timeline import Timeline
 
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.notes: list[str] = []
-        self.summary = ""
-        self.failed = False
-
-
-class _EnvApply:
-    """Applies one environment's changes under its lease; safe to run for several environments at once."""
-
-    def __init__(self, engine: Engine, specs: dict[str, EnvironmentSpec], plan_id: str, revision: str | None,
-                 moment: datetime, message: str | None, ticket: str | None, actor: str) -> None:
-        self.engine, self.specs, self.plan_id, self.revision = engine, specs, plan_id, revision
-        self.moment, self.message, self.ticket, self.actor = moment, message, ticket, actor
-        self.holder = lease_holder(actor)
-
-    def __call__(self, env: Any) -> _Outcome:
-        outcome = _Outcome()
-        if env.is_empty:
-            outcome.lines.append(f"{env.name}: no changes")
-            return outcome
-        connector = self.engine.connect(self.specs[env.name], self.engine.root)
-        record = self.record(env)
-        with connector.lock(self.holder, LEASE_TTL_S):
-            try:
-                connector.apply_changes(list(env.changes), record=record)
-            except Exception as e:
-                reason = _report_failure(connector, env, record, e, outcome.notes)
-                outcome.failed, outcome.summary = True, f"failed: {reason}"
-                return outcome
-        count = len(env.changes)
-        done = f"applied {count} change{'s' if count != 1 else ''} ({self.plan_id})"
-        outcome.lines.append(f"{env.name}: {done}")
-        outcome.summary = done
-        return outcome
-
-    def record(self, env: Any) -> dict[str, Any]:
-        record: dict[str, Any] = {"revision": self.revision, "plan_id": self.plan_id, "at": self.moment.isoformat(),
-                                  "actor": self.actor, "live_fingerprint": env.live_fingerprint}
-        reasons = "; ".join(dict.fromkeys(c.because for c in env.changes if c.because))
-        if self.message or reasons:  # a window's apply names the window and its ticket on the activity log
-            record["message"] = "; ".join(m for m in (self.message, reasons) if m)
-        if self.ticket:
-            record["ticket"] = self.ticket
-        return record
+    if run.saved is None:
+        fresh = plan_one(spec, live, run.moment, run.revision)
+        return fresh, plan_id_of(Plan(run.moment, (fresh,)).checksum)
+    saved = next(env for env in run.saved.environments if env.name == spec.name)
+    replanned = plan_one(spec, live, run.saved.at, run.revision)
+    crossed = Timeline.from_spec(spec).transitions_between(run.saved.at, run.moment)
+    problem = saved_plan_problem(saved, run.saved.at, replanned, run.revision, crossed)
+    if problem is not None:
+        raise problem
+    return saved, run.saved_id or plan_id_of(run.saved.checksum)
 
 
-class GitRecorder:
-    """Records each environment's apply on the `reconciler/activity` branch; notes once when there is no git."""
+def _refusals(run: Run, spec: EnvironmentSpec, env_plan: EnvPlan, live: Mapping[str, Any]) -> list[str]:
+    from reconciler.core.apply import safety_problems
 
-    def __init__(self, engine: Engine, revision: str | None, actor: str, ticket: str | None,
-                 message: str | None) -> None:
-        self.root, self.out = engine.root, engine.out
-        self.revision, self.actor, self.ticket, self.message = revision, actor, ticket, message
-        self.noted = False
-        self.pending: list[Any] = []
-
-    def apply(self, env: Any, outcome: str, summary: str) -> None:
-        """Queue the record of one environment's apply (`flush` writes the queue with one git process)."""
-        from reconciler.activity import Entry
-        from reconciler.core.render import change_line
-
-        lines = "\n".join(change_line(c) for c in env.changes)
-        body = f"{self.message}\n\n{lines}" if self.message else lines
-        self.pending.append(Entry(env.name, self.revision, outcome, self.actor, self.ticket,
-                                  f"apply {env.name}: {summary}", body))
-
-    def record(self, env: str, outcome: str, subject: str, body: str) -> None:
-        from reconciler.activity import Entry
-
-        self.pending.append(Entry(env, self.revision, outcome, self.actor, self.ticket, subject, body))
-        self.flush()
-
-    def flush(self) -> None:
-        from reconciler import activity
-        from reconciler.errors import GitError
-
-        entries, self.pending = self.pending, []
-        if not entries:
-            return
-        try:
-            shas = activity.record_many(self.root, entries)
-        except GitError as e:  # the live side is changed either way; say that git did not record it
-            self.out.note(f"{', '.join(e.environment for e in entries)}: no git record was written: {e}")
-            return
-        if shas is None and not self.noted:
-            self.noted = True
-            self.out.note(activity.NO_GIT_NOTE)
+    return safety_problems(env_plan, spec, live, run.moment, applied_before=_applied_before(run, spec, live))
 
 
-def _report_failure(connector: Any, env: Any, record: dict[str, Any], error: Exception, notes: list[str]) -> str:
+def _applied_before(run: Run, spec: EnvironmentSpec, live: Mapping[str, Any]) -> bool:
+    """Known from live's own record, else from the activity branch (only asked when live has none)."""
+    from reconciler.core.plan import live_item_count
+
+    if live.get("applied") or live_item_count(live):
+        return bool(live.get("applied"))
+    return run.records.has_applied(spec.name)
+
+
+def _apply_plan(run: Run, connector: Any, env_plan: EnvPlan, plan_id: str, result: EnvResult) -> None:
+    record = _live_record(run, env_plan, plan_id)
+    kept = run.records.intend(_entry(run, env_plan, "applied", f"applied {len(env_plan.changes)}"), record)
+    try:
+        connector.apply_changes(list(env_plan.changes), record=record)
+    except ReconcilerError as e:
+        if _nothing_applied(e):
+            run.records.forget(kept)
+            raise
+        _failed(run, connector, env_plan, record, e, kept, result)
+        return
+    except Exception as e:  # a programming error: recorded as failed, then shown as unexpected
+        _failed(run, connector, env_plan, record, e, kept, result)
+        run.records.write([kept])
+        raise
+    count = len(env_plan.changes)
+    done = f"applied {count} change{'s' if count != 1 else ''} ({plan_id})"
+    result.record = run.records.done(kept, _entry(run, env_plan, "applied", done), write=False)
+    result.outcome = "applied"
+    result.lines.append(f"{env_plan.name}: {done}")
+
+
+def _nothing_applied(error: ReconcilerError) -> bool:
+    """A refusal before anything was written (live moved, lease lost): no record, the fault is the news."""
+    from reconciler.errors import ConflictError, LockError
+
+    return isinstance(error, ConflictError | LockError)
+
+
+def _failed(run: Run, connector: Any, env_plan: EnvPlan, record: dict[str, Any], error: BaseException,
+            kept: Path, result: EnvResult) -> None:
+    reason = _report_failure(connector, env_plan, record, error, result.notes)
+    result.outcome, result.reason = "failed", f"{env_plan.name}: apply failed: {reason}"
+    result.record = run.records.done(kept, _entry(run, env_plan, "failed", f"failed: {reason}"), write=False)
+
+
+def _live_record(run: Run, env_plan: EnvPlan, plan_id: str) -> dict[str, Any]:
+    record: dict[str, Any] = {"revision": run.revision, "plan_id": plan_id, "at": run.moment.isoformat(),
+                              "actor": run.actor, "live_fingerprint": env_plan.live_fingerprint}
+    reasons = "; ".join(dict.fromkeys(c.because for c in env_plan.changes if c.because))
+    if run.message or reasons:  # a window's apply names the window and its ticket on the activity log
+        record["message"] = "; ".join(m for m in (run.message, reasons) if m)
+    if run.ticket:
+        record["ticket"] = run.ticket
+    return record
+
+
+def _entry(run: Run, env_plan: EnvPlan, outcome: str, summary: str) -> Entry:
+    from reconciler.activity import Entry
+    from reconciler.core.render import change_line
+
+    lines = "\n".join(change_line(c) for c in env_plan.changes)
+    body = f"{run.message}\n\n{lines}" if run.message else lines
+    return Entry(env_plan.name, run.revision, outcome, run.actor, run.ticket, f"apply {env_plan.name}: {summary}",
+                 body)
+
+
+def _report_failure(connector: Any, env: EnvPlan, record: dict[str, Any], error: BaseException,
+                    notes: list[str]) -> str:
     """Say which changes were applied, which failed and which were not attempted (into `notes`);
     record it on the live activity log; return the reason."""
+    import contextlib
+
     from reconciler.core.apply import failure_outcome
     from reconciler.core.render import change_line
 
@@ -275,3 +337,19 @@ def _report_failure(connector: Any, env: Any, record: dict[str, Any], error: Exc
     if outcome.rolled_back:
         notes.append(f"rolled back (made, then undone with the failed change): {listed(outcome.rolled_back)}")
     return str(outcome.reason)
+
+
+class GitRecorder:
+    """One record at a time on the activity branch for the use cases other than apply (import, merge)."""
+
+    def __init__(self, engine: Engine, revision: str | None, actor: str, ticket: str | None,
+                 message: str | None) -> None:
+        self.engine, self.revision, self.actor, self.ticket = engine, revision, actor, ticket
+
+    def record(self, env: str, outcome: str, subject: str, body: str) -> None:
+        from reconciler.activity import Entry
+        from reconciler.engine.records import Recorder
+
+        with Recorder(self.engine.root, self.engine.out.note) as records:
+            records.flush()
+            records.done(None, Entry(env, self.revision, outcome, self.actor, self.ticket, subject, body))

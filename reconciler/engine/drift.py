@@ -29,11 +29,14 @@ CLOSED_REQUESTS = ("Completed", "Cancelled", "Unable to Complete")
 
 def drift(engine: Engine, envs: Sequence[str], *, parallel: int | None = None,
           shard: tuple[int, int] | None = None) -> list[dict[str, Any]]:
-    """Each selected environment's drift: {"name", "applied", "drift": [{"path", "before", "after"}]}."""
+    """Each selected environment's drift: {"name", "applied", "drift": [{"path", "before", "after"}]}, or
+    {"name", "error", "drift": []} where live could not be read."""
     specs = engine.select(envs, None, shard=shard).specs
-    lives = engine.read_lives(specs, parallel)
-    applied_specs = specs_at_applied_revisions(engine.root, specs, lives)
+    lives, faults = engine.read_all(specs, parallel)
+    readable = [spec for spec in specs if spec.name in lives]
+    applied_specs = specs_at_applied_revisions(engine.root, readable, lives)
     return [environment_drift(applied_specs.get(spec.name, spec), lives[spec.name], current=spec)
+            if spec.name in lives else {"name": spec.name, "error": str(faults[spec.name]), "drift": []}
             for spec in specs]
 
 

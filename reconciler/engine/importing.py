@@ -34,19 +34,15 @@ def import_env(engine: Engine, env: str) -> int:
     live = engine.read_lives(specs)[spec.name]
     if not live.get("applied") and not any(k in live for k in ("schedule", "merges", "phases", "access")):
         raise UsageError(f"{spec.name}: the live side is empty; nothing to import")
-    folder = engine.root / "environments" / spec.name
-    written: list[str] = []
-    kinds = ((Kind.ENVIRONMENT, _version), (Kind.MERGE_SETTINGS, _merge_settings), (Kind.PHASES, _phases),
-             (Kind.ACCESS, _access))
-    for kind, update in kinds:
-        if _import_kind(folder, spec, kind, live, moment, update):
-            written.append(f"environments/{spec.name}/{kind.filename}")
+    written = _write_checked(engine, spec, live, moment)
     if written:
+        from reconciler import activity
+
         out.emit(f"{spec.name}: imported the live state into {', '.join(written)}")
+        entry = {"kind": "import", "at": moment.isoformat(), "files": written, "outcome": "imported",
+                 "actor": activity.actor(engine.root), "revision": engine.revision()}
         try:
-            engine.connect(spec, engine.root).append_activity(
-                {"kind": "import", "at": moment.isoformat(), "files": written, "outcome": "imported"}
-            )
+            engine.connect(spec, engine.root).append_activity(entry)
         except Exception as e:  # recording is best effort; the files are written
             out.note(f"{spec.name}: could not record the import on the activity log: {e}")
         _record_git(engine, spec.name, written)
@@ -68,20 +64,36 @@ def _record_git(engine: Engine, env: str, written: list[str]) -> None:
 # --- YAML plumbing ------------------------------------------------------------------------------
 
 
-def _import_kind(folder: Path, spec: EnvironmentSpec, kind: Kind, live: Mapping[str, Any], moment: dt.datetime,
-                 update: Any) -> bool:
+def _write_checked(engine: Engine, spec: EnvironmentSpec, live: Mapping[str, Any], moment: dt.datetime) -> list[str]:
+    """Write what differs, through the one keep-if-valid edit (as `term` and `promote` do): a result that
+    does not validate is put back and refused, so an import never leaves the YAML invalid."""
+    from reconciler import edit
+    from reconciler.engine.selection import collect_problems
+
+    kinds = ((Kind.ENVIRONMENT, _version), (Kind.MERGE_SETTINGS, _merge_settings), (Kind.PHASES, _phases),
+             (Kind.ACCESS, _access))
+    texts: dict[str, str] = {}
+    for kind, update in kinds:
+        found = _import_kind(engine.root, spec, kind, live, moment, update)
+        if found is not None:
+            texts[found[0]] = found[1]
+    if texts:
+        old = edit.write_texts(engine.root, texts)
+        edit.keep_if_valid(engine.root, old, lambda: collect_problems(engine.root, [spec.name], at=moment)[0])
+    return list(texts)
+
+
+def _import_kind(root: Path, spec: EnvironmentSpec, kind: Kind, live: Mapping[str, Any], moment: dt.datetime,
+                 update: Any) -> tuple[str, str] | None:
+    """(file, new text) of one kind's file, or None when it already says what live does."""
     from reconciler import edit
 
-    path = folder / kind.filename
     rel = f"environments/{spec.name}/{kind.filename}"
+    path = root / rel
     loaded = edit.load(path, rel) if path.exists() else edit.new_file(kind)
     if not update(loaded.doc, spec.data(kind) or {}, live, spec, moment):
-        return False
-    try:
-        path.write_text(edit.dump(loaded), encoding="utf-8")
-    except OSError as e:
-        raise UsageError(f"{path}: cannot write it: {e.strerror or e}") from e
-    return True
+        return None
+    return rel, edit.dump(loaded)
 
 
 def _q(value: Any) -> Any:

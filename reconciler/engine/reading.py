@@ -1,38 +1,67 @@
 """Reading live: one connector per environment, a fleet read in parallel (or batched where the
-connector offers `read_many`), each answer kept by environment name."""
+connector offers `read_many`), each answer checked against `schemas/live-state.schema.json`.
+
+An environment whose read fails (unreachable, no token, malformed live) is a *fault* of that
+environment, kept by name beside the others' live documents: the rest of the fleet goes on.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from reconciler.engine.reporter import Reporter
+from reconciler.errors import LiveError, ReconcilerError
 from reconciler.model import EnvironmentSpec
 
 Connect = Callable[[EnvironmentSpec, Path], Any]
+Lives = dict[str, dict[str, Any]]
+Faults = dict[str, ReconcilerError]
 
 
-def read_lives(root: Path, specs: Sequence[EnvironmentSpec], parallel: int | None, out: Reporter,
-               connect: Connect) -> dict[str, dict[str, Any]]:
-    connectors = [connect(spec, root) for spec in specs]
+def read_all(root: Path, specs: Sequence[EnvironmentSpec], parallel: int | None, out: Reporter,
+             connect: Connect) -> tuple[Lives, Faults]:
+    """Every environment's checked live document, and the faults of those that could not be read."""
     if len(specs) > 1:
         out.note(f"reading live state of {len(specs)} environments")
-    batched = _read_batched(connectors)
-    if batched is not None:
-        return {spec.name: batched[spec.name] for spec in specs}
-    lives: dict[str, dict[str, Any]] = {}
-    with out.progress("reading live state", len(specs)) as advance, \
-            ThreadPoolExecutor(max_workers=max(1, min(parallel or 4, len(specs) or 1))) as pool:
-        futures = {pool.submit(c.read): spec.name for spec, c in zip(specs, connectors, strict=True)}
+    connectors: dict[str, Any] = {}
+    faults: Faults = {}
+    for spec in specs:
+        try:
+            connectors[spec.name] = connect(spec, root)
+        except ReconcilerError as e:  # e.g. no token: this environment only
+            faults[spec.name] = e
+    lives = _read_batched(list(connectors.values()))
+    if lives is None:
+        lives = _read_each(connectors, parallel, out, faults)
+    for name in list(lives):
+        try:
+            check_live(name, lives[name])
+        except LiveError as e:
+            faults[name] = e
+            del lives[name]
+    return {s.name: lives[s.name] for s in specs if s.name in lives}, faults
+
+
+def _read_each(connectors: Mapping[str, Any], parallel: int | None, out: Reporter, faults: Faults) -> Lives:
+    lives: Lives = {}
+    workers = max(1, min(parallel or 4, len(connectors) or 1))
+    with out.progress("reading live state", len(connectors)) as advance, ThreadPoolExecutor(workers) as pool:
+        futures = {pool.submit(c.read): name for name, c in connectors.items()}
         for future in as_completed(futures):
-            lives[futures[future]] = future.result()
+            name = futures[future]
+            try:
+                lives[name] = future.result()
+            except ReconcilerError as e:
+                faults[name] = e
             advance()
-    return {spec.name: lives[spec.name] for spec in specs}
+    return lives
 
 
-def _read_batched(connectors: Sequence[Any]) -> dict[str, dict[str, Any]] | None:
+def _read_batched(connectors: Sequence[Any]) -> Lives | None:
     """One batched read when every connector is of one class that offers `read_many` (the embedded
     store reads a whole fleet over one connection); None otherwise."""
     kinds = {type(c) for c in connectors}
@@ -40,3 +69,43 @@ def _read_batched(connectors: Sequence[Any]) -> dict[str, dict[str, Any]] | None
         return None
     read_many = getattr(kinds.pop(), "read_many", None)
     return read_many(connectors) if callable(read_many) else None
+
+
+def check_live(name: str, live: Any) -> None:
+    """Refuse a live document whose known parts do not match schemas/live-state.schema.json, in one line."""
+    import fastjsonschema
+
+    if not isinstance(live, dict):
+        raise LiveError(f"{name}: the live state is malformed: not a JSON object")
+    try:
+        _live_validator()(live)
+    except fastjsonschema.JsonSchemaException as e:
+        raise LiveError(f"{name}: the live state is malformed: {_short(str(e))}") from None
+
+
+def _short(message: str) -> str:
+    text = message.replace("data.", "").replace("data ", "the document ")
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+@cache
+def _live_validator() -> Callable[[Any], Any]:
+    import json
+
+    import fastjsonschema
+
+    from reconciler.resources import schema_dir
+
+    schema = json.loads((schema_dir() / "live-state.schema.json").read_text(encoding="utf-8"))
+    return fastjsonschema.compile(_open_ended(schema), use_default=False)  # type: ignore[no-any-return]
+
+
+def _open_ended(schema: Any) -> Any:
+    """The schema without its `additionalProperties: false`: a field the platform has and the model does
+    not know is drift to report (`reconciler drift`), not a malformed document; a known field of the
+    wrong shape is."""
+    if isinstance(schema, dict):
+        return {k: _open_ended(v) for k, v in schema.items() if not (k == "additionalProperties" and v is False)}
+    if isinstance(schema, list):
+        return [_open_ended(v) for v in schema]
+    return schema

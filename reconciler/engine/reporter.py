@@ -15,6 +15,8 @@ from typing import Protocol
 class Reporter(Protocol):
     color: bool
     """Whether output for a person may be coloured."""
+    interactive: bool
+    """Whether a person is at a terminal to answer `ask`."""
 
     def emit(self, text: str) -> None:
         """A line of the command's output (stdout)."""
@@ -34,6 +36,7 @@ class Quiet:
     """A Reporter that keeps what it is told (for tests and for callers that render themselves)."""
 
     color = False
+    interactive = False
 
     def __init__(self) -> None:
         self.lines: list[str] = []

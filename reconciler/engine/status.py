@@ -18,10 +18,12 @@ FORMAT_VERSION = 1
 
 def status(engine: Engine, envs: Sequence[str], *, at_text: str | None = None, parallel: int | None = None,
            shard: tuple[int, int] | None = None) -> tuple[datetime, list[dict[str, Any]]]:
-    """The instant reported on, and each selected environment's status."""
+    """The instant reported on, and each selected environment's status (or, where live could not be read,
+    {"name", "error"})."""
     chosen = engine.select(envs, at_text, shard=shard)
-    lives = engine.read_lives(chosen.specs, parallel)
-    return chosen.at, [environment_status(spec, lives[spec.name], chosen.at) for spec in chosen.specs]
+    lives, faults = engine.read_all(chosen.specs, parallel)
+    return chosen.at, [environment_status(spec, lives[spec.name], chosen.at) if spec.name in lives
+                       else {"name": spec.name, "error": str(faults[spec.name])} for spec in chosen.specs]
 
 
 def environment_status(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime) -> dict[str, Any]:

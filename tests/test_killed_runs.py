@@ -1,0 +1,92 @@
+"""A fleet apply killed with SIGKILL again and again, at random moments: afterwards live and the
+activity branch agree (one record per apply that reached live, none for one that did not), no lease is
+left to block the next run, and the next apply converges."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from reconciler.connectors.embedded import store_path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT / "bench"))
+from bench_validate import make_fleet  # noqa: E402
+
+FLEET = 24
+KILLS = 6
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
+
+
+def reconciler(root: Path, *args: str) -> subprocess.Popen[bytes]:
+    """A run in its own process, its output dropped (a killed run's pipes would be left open)."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    return subprocess.Popen([sys.executable, "-m", "reconciler", "--root", str(root), *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def finished(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    return subprocess.run([sys.executable, "-m", "reconciler", "--root", str(root), *args], env=env,
+                          capture_output=True, text=True, timeout=180, check=False)
+
+
+def toggle_setting(root: Path, step: int) -> None:
+    """A merged pull request that changes one setting of every environment."""
+    base = root / "environments" / "_base" / "merge-settings.yaml"
+    old, new = ("on_delete: cancel", "on_delete: inactivate") if step % 2 == 0 else \
+        ("on_delete: inactivate", "on_delete: cancel")
+    base.write_text(base.read_text().replace(old, new))
+    git(root, "commit", "-qam", f"step {step}")
+
+
+def live_applies(root: Path) -> Counter[str]:
+    with sqlite3.connect(store_path(root)) as conn:
+        rows = conn.execute("SELECT env, entry FROM activity").fetchall()
+    return Counter(env for env, entry in rows
+                   if json.loads(entry).get("kind") == "apply" and json.loads(entry).get("outcome") == "applied")
+
+
+def git_applies(root: Path) -> Counter[str]:
+    out = git(root, "log", "--format=%(trailers:key=Environment,valueonly,separator=)|"
+                           "%(trailers:key=Outcome,valueonly,separator=)", "reconciler/activity")
+    pairs = [line.split("|") for line in out.splitlines() if line.strip("|")]
+    return Counter(env for env, outcome in pairs if outcome == "applied")
+
+
+def test_sigkill_during_fleet_applies_loses_no_record_and_wedges_no_lease(tmp_path: Path) -> None:
+    root = tmp_path / "fleet"
+    make_fleet(root, FLEET)
+    git(root, "init", "-q", "-b", "main")
+    (root / ".gitignore").write_text(".reconciler/\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "fleet")
+    first = finished(root, "apply", "--yes", "--parallel", "2")
+    assert first.returncode == 0, first.stderr
+    chance = random.Random(20261201)
+    for step in range(KILLS):
+        toggle_setting(root, step)
+        run = reconciler(root, "apply", "--yes", "--parallel", "2")
+        time.sleep(chance.uniform(0.4, 2.0))
+        run.send_signal(signal.SIGKILL)
+        run.wait(30)
+    final = finished(root, "apply", "--yes", "--parallel", "2")
+    assert final.returncode == 0, final.stderr
+    assert "locked by" not in final.stderr
+    assert finished(root, "plan", "--detailed-exitcode").returncode == 0
+    assert live_applies(root) == git_applies(root)
+    assert sum(live_applies(root).values()) > FLEET  # the killed runs did apply some environments
+    with sqlite3.connect(store_path(root)) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM lease").fetchone()[0] == 0
+    assert not list((root / ".reconciler" / "pending").glob("*.json"))
