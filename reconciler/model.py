@@ -46,6 +46,10 @@ FILE_KINDS: dict[str, Kind] = {name: kind for kind, name in KIND_FILES.items()}
 
 MERGE_TYPES = ("courses", "sections", "relationships")
 SCHEDULES = ("nightly", "realtime")
+SECTION_OPTIONS = ("post_fields", "on_delete", "on_conflict", "allow_empty")
+"""The options of the sections merge type that live holds (merges.sections.<option>)."""
+PHASE_FIELDS = ("term", "start", "end", "editable", "editors")
+"""What live holds of a phase (phases.<name>.<field>), the name being its key."""
 
 
 class Severity(str, Enum):

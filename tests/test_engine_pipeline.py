@@ -77,19 +77,20 @@ def test_a_console_edit_made_while_apply_waits_for_the_lease_is_not_overwritten(
     assert cli("--root", str(repo), "plan", "staging", "--out", str(saved), "--detailed-exitcode").code == 2
     taken, edited = threading.Event(), threading.Event()
 
-    def another_run() -> None:  # holds the lease; a person edits the console meanwhile
+    def another_run() -> None:  # holds the lease; a person edits the console while apply waits for it
         connector = get_connector(load_repository(repo).envs["staging"], repo)
         with connector.lock(lease_holder("another-run"), 60):
             taken.set()
+            threading.Event().wait(1.5)  # apply has read live by now and waits for the lease
             console(repo, "staging", {"access.users.new-chair@example.edu": {"products": ["scheduling"]}})
             edited.set()
-            threading.Event().wait(0.3)
 
     thread = threading.Thread(target=another_run)
     thread.start()
-    assert taken.wait(10) and edited.wait(10)
+    assert taken.wait(10)
     result = cli("--root", str(repo), "apply", "--plan", str(saved))
     thread.join(10)
+    assert edited.is_set()
     assert result.code == 1
     assert "staging: the saved plan is stale: the live side changed since" in result.err
     live = live_doc(repo, "staging")

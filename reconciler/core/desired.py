@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.model import MERGE_TYPES, SCHEDULES, EnvironmentSpec, Kind
+from reconciler.model import MERGE_TYPES, SCHEDULES, SECTION_OPTIONS, EnvironmentSpec, Kind
 
 SECTION_DEFAULTS: Mapping[str, Any] = {"on_conflict": "sis", "allow_empty": False}
-SECTION_OPTIONS = ("post_fields", "on_delete", "on_conflict", "allow_empty")
 
 
 def _text(value: Any) -> str:

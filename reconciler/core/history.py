@@ -16,8 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.core.desired import SECTION_OPTIONS
-from reconciler.model import MERGE_TYPES, SCHEDULES
+from reconciler.model import MERGE_TYPES, SCHEDULES, SECTION_OPTIONS
 
 _SET_PATH = re.compile(r"merges\.[^.]+\.terms\Z")
 _HEADER = ("apiVersion", "kind")

@@ -19,12 +19,12 @@ from datetime import date
 from typing import Any
 
 from reconciler.errors import UsageError
-from reconciler.model import MERGE_TYPES, Kind
+from reconciler.model import MERGE_TYPES, PHASE_FIELDS, Kind
 
 TERM_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 _YEAR = re.compile(r"(?<!\d)(19|20|21)(\d\d)(?!\d)")
 _PHASE_NAME_MAX = 63
-PHASE_FIELDS = ("name", "term", "start", "end", "editable", "editors")
+PHASE_KEYS = ("name", *PHASE_FIELDS)
 
 Path_ = tuple[str | int, ...]
 
@@ -318,7 +318,7 @@ def _phase_key(phase: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def _plain_phase(phase: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key in PHASE_FIELDS:
+    for key in PHASE_KEYS:
         if key not in phase:
             continue
         value = phase[key]

@@ -279,10 +279,11 @@ def _apply_plan(run: Run, connector: Any, env_plan: EnvPlan, plan_id: str, resul
 
 
 def _nothing_applied(error: ReconcilerError) -> bool:
-    """A refusal before anything was written (live moved, lease lost): no record, the fault is the news."""
-    from reconciler.errors import ConflictError, LockError
+    """A refusal before anything was written (live moved, lease lost, the store rolled back): no record,
+    the fault is the news."""
+    from reconciler.errors import ConflictError, LockError, StoreError
 
-    return isinstance(error, ConflictError | LockError)
+    return isinstance(error, ConflictError | LockError | StoreError)
 
 
 def _failed(run: Run, connector: Any, env_plan: EnvPlan, record: dict[str, Any], error: BaseException,

@@ -16,10 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.edit import is_flow
 from reconciler.errors import UsageError
-from reconciler.model import MERGE_TYPES, SCHEDULES, EnvironmentSpec, Kind
-
-SECTION_OPTIONS = ("post_fields", "on_delete", "on_conflict", "allow_empty")
-PHASE_FIELDS = ("term", "start", "end", "editable", "editors")
+from reconciler.model import MERGE_TYPES, PHASE_FIELDS, SCHEDULES, SECTION_OPTIONS, EnvironmentSpec, Kind
 
 if TYPE_CHECKING:
     from reconciler.engine import Engine
