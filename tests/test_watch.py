@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reconciler.engine as engine_clock
-import reconciler.cli.watch as watch_cli
+import reconciler.engine.watch as watch_cli
 from reconciler.connectors import get_connector
 from reconciler.core.timeline import Timeline
 from reconciler.core.watchloop import DRIFT_CHECK, START, Watched, applied, backoff, due_for, failed, next_wake

@@ -119,6 +119,11 @@ class Engine:
 
         return resume(self, env, **options)
 
+    def watch(self, envs: Sequence[str], **options: Any) -> int:
+        from reconciler.engine.watch import watch
+
+        return watch(self, envs, **options)
+
     def merge(self, env: str, **options: Any) -> int:
         from reconciler.engine.merge import merge
 
