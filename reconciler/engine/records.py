@@ -17,7 +17,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from reconciler.activity import NO_GIT_NOTE, Entry, append, open_repo
 from reconciler.errors import GitError
 
 PENDING = Path(".reconciler") / "pending"
+RECORD_ID = "record "
+"""How a record's body names its id (its file's name in PENDING): the last line."""
 
 
 class Recorder:
@@ -92,7 +94,7 @@ class Recorder:
         """Write every done record an earlier run left (oldest first)."""
         done = [path for path, data in self._pending() if data.get("state") == "done"]
         if done:
-            self.write(done)
+            self.write(done, leftovers=True)
 
     def resolve(self, environment: str, live: Mapping[str, Any]) -> None:
         """Settle the intents a killed run left for `environment`, against its live side read now: an
@@ -105,7 +107,9 @@ class Recorder:
             wanted = data.get("applied") or {}
             if (wanted.get("plan_id"), wanted.get("at")) in reached:
                 note = "(recorded by a later run: the run that applied it was stopped before it could)"
-                self.done(path, Entry(**{**entry, "body": f"{entry.get('body', '')}\n\n{note}".lstrip()}))
+                record = Entry(**{**entry, "body": f"{entry.get('body', '')}\n\n{note}".lstrip()})
+                self.done(path, record, write=False)
+                self.write([path], leftovers=True)
             else:  # the run stopped before live took the change
                 path.unlink(missing_ok=True)
 
@@ -141,14 +145,19 @@ class Recorder:
             os.fsync(handle.fileno())
         os.replace(temp, path)
 
-    def write(self, paths: list[Path]) -> None:
-        """Write these done records to the branch, in this order, and forget them."""
+    def write(self, paths: list[Path], *, leftovers: bool = False) -> None:
+        """Write these done records to the branch, in this order, and forget them. Each carries its id
+        (the file's name), so a record an earlier run wrote but was stopped before forgetting
+        (`leftovers`) is not written twice."""
         with self._lock:
             entries: list[tuple[Path, Entry]] = []
             for path in paths:
                 with contextlib.suppress(OSError, ValueError, TypeError):
                     data = json.loads(path.read_text(encoding="utf-8"))
-                    entries.append((path, Entry(**data["entry"])))
+                    entry = Entry(**data["entry"])
+                    entries.append((path, replace(entry, body=f"{entry.body}\n\n{RECORD_ID}{path.stem}".lstrip())))
+            if leftovers:
+                entries = self._not_yet_written(entries)
             if not entries:
                 return
             try:
@@ -163,6 +172,20 @@ class Recorder:
                 self.note(NO_GIT_NOTE)
             for path, _ in entries:
                 path.unlink(missing_ok=True)
+
+
+    def _not_yet_written(self, entries: list[tuple[Path, Entry]]) -> list[tuple[Path, Entry]]:
+        from reconciler import activity
+
+        try:
+            written = {line for record in activity.read_records(self.root) for line in record.body.splitlines()
+                       if line.startswith(RECORD_ID)}
+        except GitError:
+            return entries
+        for path, entry in entries:
+            if entry.body.splitlines()[-1] in written:
+                path.unlink(missing_ok=True)
+        return [(path, entry) for path, entry in entries if entry.body.splitlines()[-1] not in written]
 
 
 def _applies_seen(live: Mapping[str, Any]) -> set[tuple[Any, Any]]:
