@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from reconciler.connectors.base import LEASE_TTL_S, lease_holder
-from reconciler.errors import GitError, UsageError
+from reconciler.errors import UsageError
 from reconciler.model import MERGE_TYPES, EnvironmentSpec
 
 if TYPE_CHECKING:
@@ -22,9 +22,12 @@ if TYPE_CHECKING:
 
 def merge(engine: Engine, env: str, *, term: str, types: Sequence[str] = MERGE_TYPES, send_updates: bool = False,
           at_text: str | None = None) -> int:
-    """Pull `term` for `types` (in the SIS's order) now, under the lease; record it."""
+    """Pull `term` for `types` (in the SIS's order) now: under the lease, after reading and checking live;
+    recorded on the activity branch before the lease is released."""
     from reconciler import activity
     from reconciler.core.merge_order import merge_order
+    from reconciler.engine.reading import check_live
+    from reconciler.engine.records import Recorder
 
     root, out = engine.root, engine.out
     chosen = engine.select([env], at_text)
@@ -36,22 +39,17 @@ def merge(engine: Engine, env: str, *, term: str, types: Sequence[str] = MERGE_T
     actor = activity.actor(root)
     revision = engine.revision()
     record: dict[str, Any] = {"at": moment.isoformat(), "actor": actor, "revision": revision}
-    connector = engine.connect(spec, root)
-    with connector.lock(lease_holder(actor), LEASE_TTL_S):
-        result = connector.execute_merge(term, ordered, send_updates=send_updates, record=record)
-    status = str(result.get("status", "completed"))
     mode = "pull and send updates" if send_updates else "pull only"
-    out.emit(f"{env}: merge of term {term} {status}: {', '.join(ordered)} ({mode})")
     subject = f"merge {env}: term {term} ({', '.join(ordered)})"
-    body = f"Execute merge of term {term}: {', '.join(ordered)}, {mode}; {status}."
-    try:
-        sha = activity.record(root, environment=env, revision=revision, outcome=status, actor=actor, ticket=None,
-                              subject=subject, body=body)
-    except GitError as e:
-        out.note(f"{env}: no git record was written: {e}")
-        return 0
-    if sha is None:
-        out.note(f"{env}: no git record was written (not a git repository)")
+    connector = engine.connect(spec, root)
+    with Recorder(root, out.note) as records, connector.lock(lease_holder(actor), LEASE_TTL_S):
+        check_live(env, connector.read())
+        records.flush()
+        result = connector.execute_merge(term, ordered, send_updates=send_updates, record=record)
+        status = str(result.get("status", "completed"))
+        out.emit(f"{env}: merge of term {term} {status}: {', '.join(ordered)} ({mode})")
+        body = f"Execute merge of term {term}: {', '.join(ordered)}, {mode}; {status}."
+        records.done(None, activity.Entry(env, revision, status, actor, None, subject, body))
     return 0
 
 
