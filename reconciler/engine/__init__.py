@@ -21,6 +21,7 @@ from reconciler.model import EnvironmentSpec
 
 if TYPE_CHECKING:
     from reconciler.core.plan import Plan
+    from reconciler.repo import Repository
 
 
 def now() -> datetime:
@@ -51,6 +52,16 @@ class Engine:
         from reconciler import git
 
         return git.revision(self.root)
+
+    def repository(self, revision: str | None = None) -> Repository | None:
+        """The YAML of the work tree, or `environments/` as it stood at a git revision (None when git
+        cannot say), through the one loader."""
+        from reconciler import git
+        from reconciler.repo import load_repository
+
+        if revision is None:
+            return load_repository(self.root)
+        return git.with_tree_at(self.root, revision, load_repository)
 
     # --- selecting and reading --------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.model import EnvironmentSpec
@@ -34,20 +33,19 @@ def drift(engine: Engine, envs: Sequence[str], *, parallel: int | None = None,
     specs = engine.select(envs, None, shard=shard).specs
     lives, faults = engine.read_all(specs, parallel)
     readable = [spec for spec in specs if spec.name in lives]
-    applied_specs = specs_at_applied_revisions(engine.root, readable, lives)
+    applied_specs = specs_at_applied_revisions(engine, readable, lives)
     return [environment_drift(applied_specs.get(spec.name, spec), lives[spec.name], current=spec)
             if spec.name in lives else {"name": spec.name, "error": str(faults[spec.name]), "drift": []}
             for spec in specs]
 
 
 def specs_at_applied_revisions(
-    root: Path, specs: Sequence[EnvironmentSpec], lives: Mapping[str, Mapping[str, Any]]
+    engine: Engine, specs: Sequence[EnvironmentSpec], lives: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, EnvironmentSpec]:
     """Each environment as its YAML stood at the revision of its last apply, where that revision is
     another one than HEAD and git has it; the others are left out (their current spec is the baseline)."""
-    from reconciler import git
 
-    head = git.revision(root)
+    head = engine.revision()
     wanted: dict[str, list[str]] = {}
     for spec in specs:
         applied = lives[spec.name].get("applied")
@@ -56,17 +54,9 @@ def specs_at_applied_revisions(
             wanted.setdefault(revision, []).append(spec.name)
     found: dict[str, EnvironmentSpec] = {}
     for revision, names in wanted.items():
-        then = _repository_at(root, revision)
+        then = engine.repository(revision)
         found.update({name: then.envs[name] for name in names if then is not None and name in then.envs})
     return found
-
-
-def _repository_at(root: Path, revision: str) -> Any:
-    """`environments/` as it stood at `revision`; None if git cannot say."""
-    from reconciler import git
-    from reconciler.repo import load_repository
-
-    return git.with_tree_at(root, revision, load_repository)
 
 
 def environment_drift(spec: EnvironmentSpec, live: Mapping[str, Any], *,
