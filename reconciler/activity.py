@@ -50,9 +50,11 @@ class Entry:
     ticket: str | None
     subject: str
     body: str
+    record_id: str | None = None
+    """The id a run kept the record under (`.reconciler/pending/`), so it is never written twice."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ActivityRecord(Entry):
     """One commit of the activity branch, read back: the record, with its commit and time."""
 
@@ -232,13 +234,13 @@ def _single(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _log_line(environment: str, revision: str | None, outcome: str, actor: str, ticket: str | None,
-              subject: str) -> str:
+def _log_line(entry: Entry) -> str:
+    """`<env>.log`'s line of a record: time, outcome, revision, actor, ticket, subject, and its id."""
     from datetime import UTC
 
     stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
-    fields = [stamp, outcome, (revision or "none")[:12], actor, ticket or "-", subject]
-    return "\t".join(_single(f) for f in fields) + "\n"
+    fields = [stamp, entry.outcome, (entry.revision or "none")[:12], entry.actor, entry.ticket or "-", entry.subject]
+    return "\t".join([*(_single(f) for f in fields), *([entry.record_id] if entry.record_id else [])]) + "\n"
 
 
 def _refuse_checked_out(repo: Any) -> None:
@@ -270,8 +272,7 @@ def _chain(repo: Any, old: str | None, entries: Sequence[Entry]) -> list[str]:
         name = f"{_file_stem(entry.environment)}.log"
         if name not in texts:
             texts[name] = _blob_text(repo, files.get(name))
-        texts[name] += _log_line(entry.environment, entry.revision, entry.outcome, entry.actor, entry.ticket,
-                                 entry.subject)
+        texts[name] += _log_line(entry)
         files[name] = ("100644", _store(repo, b"blob", texts[name].encode()))
         listing = b"".join(f"{mode} {path}".encode() + b"\0" + sha for path, (mode, sha) in sorted(files.items()))
         tree = git.Tree(repo, _store(repo, b"tree", listing))
@@ -413,6 +414,15 @@ def parse_record(sha: str, at: str, message: str) -> ActivityRecord | None:
 
 def has_applied(repo: Any, environment: str) -> bool:
     """Whether the branch holds an apply of `environment` that reached live (its `<env>.log` says so)."""
+    return any(line.split("\t")[1:2] == ["applied"] for line in _env_log(repo, environment))
+
+
+def record_ids(repo: Any, environment: str) -> set[str]:
+    """The ids of the records of `environment` the branch holds (the 7th column of its `<env>.log`)."""
+    return {fields[6] for line in _env_log(repo, environment) if len(fields := line.split("\t")) > 6}
+
+
+def _env_log(repo: Any, environment: str) -> list[str]:
     tip = _tip(repo)
     text = _blob_text(repo, _tree_entries(repo, tip).get(f"{_file_stem(environment)}.log")) if tip else ""
-    return any(line.split("\t")[1:2] == ["applied"] for line in text.splitlines())
+    return text.splitlines()

@@ -248,3 +248,20 @@ def test_an_import_records_who_and_at_which_revision(cli, grepo: Path) -> None: 
     imported = [e for e in entries if e.get("kind") == "import"]
     assert imported and imported[-1]["actor"] == "Test Registrar <registrar@example.edu>"
     assert imported[-1]["revision"] == git(grepo, "rev-parse", "HEAD").strip()
+
+
+def test_a_record_written_by_a_run_killed_before_forgetting_it_is_not_written_twice(grepo: Path) -> None:
+    from reconciler.activity import Entry
+    from reconciler.engine.records import Recorder
+
+    entry = Entry("staging", None, "applied", "ci", None, "apply staging: applied 1 change", "")
+    with Recorder(grepo, lambda _: None) as recorder:
+        kept = recorder.done(None, entry, write=False)
+        copy = kept.read_bytes()
+        recorder.write([kept])
+    kept.write_bytes(copy)  # killed after the branch took it, before the file was removed
+    with Recorder(grepo, lambda _: None) as recorder:
+        recorder.flush()
+    assert records(grepo) == [("staging", "applied")]
+    assert not kept.exists()
+

@@ -25,8 +25,6 @@ from reconciler.activity import NO_GIT_NOTE, Entry, append, open_repo
 from reconciler.errors import GitError
 
 PENDING = Path(".reconciler") / "pending"
-RECORD_ID = "record "
-"""How a record's body names its id (its file's name in PENDING): the last line."""
 
 
 class Recorder:
@@ -147,15 +145,15 @@ class Recorder:
 
     def write(self, paths: list[Path], *, leftovers: bool = False) -> None:
         """Write these done records to the branch, in this order, and forget them. Each carries its id
-        (the file's name), so a record an earlier run wrote but was stopped before forgetting
-        (`leftovers`) is not written twice."""
+        (the file's name, on its line of `<env>.log`), so a record an earlier run wrote but was stopped
+        before forgetting (`leftovers`) is not written twice."""
         with self._lock:
             entries: list[tuple[Path, Entry]] = []
             for path in paths:
                 with contextlib.suppress(OSError, ValueError, TypeError):
                     data = json.loads(path.read_text(encoding="utf-8"))
                     entry = Entry(**data["entry"])
-                    entries.append((path, replace(entry, body=f"{entry.body}\n\n{RECORD_ID}{path.stem}".lstrip())))
+                    entries.append((path, replace(entry, record_id=path.stem)))
             if leftovers:
                 entries = self._not_yet_written(entries)
             if not entries:
@@ -177,15 +175,14 @@ class Recorder:
     def _not_yet_written(self, entries: list[tuple[Path, Entry]]) -> list[tuple[Path, Entry]]:
         from reconciler import activity
 
-        try:
-            written = {line for record in activity.read_records(self.root) for line in record.body.splitlines()
-                       if line.startswith(RECORD_ID)}
-        except GitError:
+        repo = self.repository()
+        if repo is None:
             return entries
+        written = {i for env in {e.environment for _, e in entries} for i in activity.record_ids(repo, env)}
         for path, entry in entries:
-            if entry.body.splitlines()[-1] in written:
+            if entry.record_id in written:
                 path.unlink(missing_ok=True)
-        return [(path, entry) for path, entry in entries if entry.body.splitlines()[-1] not in written]
+        return [(path, entry) for path, entry in entries if entry.record_id not in written]
 
 
 def _applies_seen(live: Mapping[str, Any]) -> set[tuple[Any, Any]]:
