@@ -171,7 +171,8 @@ def test_safety_refuses_plan_when_live_reads_empty_after_apply(repo: Path) -> No
 
 def test_too_many_removals_need_force(cli, repo: Path, clock) -> None:  # type: ignore[no-untyped-def]
     conn = get_connector(load_repository(repo).envs["staging"], repo)
-    extra = [Change(Action.ADD, f"access.users.u{i}@example.edu", value={"products": ["scheduling"]}) for i in range(12)]
+    user = {"products": ["scheduling"]}
+    extra = [Change(Action.ADD, f"access.users.u{i}@example.edu", value=user) for i in range(12)]
     conn.apply_changes(extra, record={"revision": None, "plan_id": "console", "at": AT_STAMP, "actor": "someone"})
     refused = cli("--root", str(repo), "apply", "staging")
     assert refused.code == 1

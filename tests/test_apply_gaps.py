@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import reconciler.engine as engine_clock
 import reconciler.cli.options as options_cli
 import reconciler.connectors.embedded as embedded
+import reconciler.engine as engine_clock
 from reconciler.connectors import get_connector
 from reconciler.connectors.base import PartialApplyError
 from reconciler.core.apply import failure_outcome

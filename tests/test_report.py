@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import reconciler.engine as engine_clock
 import reconciler.cli.report as report_cli
+import reconciler.engine as engine_clock
 from reconciler.core.plan import Action, Blocked, Change, EnvPlan
 from reconciler.core.render import change_line
 from reconciler.core.report import Bar, EnvironmentView, environment_view, report_html, timeline_bars
