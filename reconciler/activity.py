@@ -116,8 +116,9 @@ def _git_identity(root: Path) -> str | None:
 # --- the repository --------------------------------------------------------------------------
 
 
-def open_repo(root: Path) -> Any | None:
-    """The GitPython Repo holding `root`, or None when `root` is not in a git work tree."""
+def open_repo(root: Path, *, writing: bool = False) -> Any | None:
+    """The GitPython Repo holding `root`, or None when `root` is not in a git work tree. `writing`: new
+    objects are written in-process as loose objects (gitdb), not by a `git hash-object` per object."""
     import git
 
     try:
@@ -126,7 +127,17 @@ def open_repo(root: Path) -> Any | None:
         return None
     except git.GitError as e:
         raise GitError(f"{root}: cannot open its git repository: {one_line(e)}") from e
-    return None if repo.bare else repo
+    if repo.bare:
+        return None
+    if writing:
+        from types import MethodType
+
+        from gitdb import LooseObjectDB  # type: ignore[import-untyped]
+
+        # GitCmdObjectDB is a LooseObjectDB that sends each write to a git process; its parent's store
+        # writes the same loose object itself (the sha computed, the file zlib-compressed, renamed in)
+        repo.odb.store = MethodType(LooseObjectDB.store, repo.odb)  # type: ignore[method-assign]
+    return repo
 
 
 def one_line(error: BaseException) -> str:
@@ -148,7 +159,7 @@ def record(root: Path, *, environment: str, revision: str | None, outcome: str, 
 def record_many(root: Path, entries: Sequence[Entry]) -> list[str] | None:
     """Append one commit per entry, in order, and move the branch once (compare-and-swap on the old tip,
     rebuilt on the new one if another writer moved it); the shas, or None outside a git repository."""
-    repo = open_repo(root)
+    repo = open_repo(root, writing=True)
     if repo is None:
         return None
     try:
@@ -202,8 +213,6 @@ def _move_branch(repo: Any, new: str, old: str | None) -> None:
             if _tip(repo) != old:
                 raise _Moved(f"{BRANCH} moved")
             handle.write(new + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(lock, path)
     finally:
         lock.unlink(missing_ok=True)

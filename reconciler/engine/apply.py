@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -154,8 +154,10 @@ def _apply_each(run: Run, specs: Sequence[EnvironmentSpec], parallel: int | None
     out = run.engine.out
     workers = max(1, min(parallel or DEFAULT_PARALLEL, len(specs) or 1))
     results: list[EnvResult] = []
+    settled = _already_settled(run, specs, parallel)
     with out.progress("applying", len(specs)) as advance, ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(_pipeline, run, spec) for spec in specs]
+        futures = [pool.submit(_pipeline, run, spec) if spec.name not in settled else _done(settled[spec.name])
+                   for spec in specs]
         for future in futures:
             result = future.result()
             for line in result.lines:
@@ -167,6 +169,30 @@ def _apply_each(run: Run, specs: Sequence[EnvironmentSpec], parallel: int | None
             results.append(result)
             advance()
     return results
+
+
+def _already_settled(run: Run, specs: Sequence[EnvironmentSpec], parallel: int | None) -> dict[str, EnvResult]:
+    """The environments a first look (one batched read, no lease) finds with nothing to do and nothing an
+    earlier run left unsettled: a no-change apply takes no lease and writes nothing. Every other one
+    goes through the whole pipeline, which reads and plans again under its lease."""
+    from reconciler.core.apply import plan_one
+
+    if run.saved is not None:
+        return {}
+    lives, _ = run.engine.read_all(specs, parallel)
+    unsettled = run.records.unsettled()
+    found = {}
+    for spec in specs:
+        live = lives.get(spec.name)
+        if live is not None and spec.name not in unsettled and plan_one(spec, live, run.moment, run.revision).is_empty:
+            found[spec.name] = EnvResult(spec.name, lines=[f"{spec.name}: no changes"])
+    return found
+
+
+def _done(result: EnvResult) -> Future[EnvResult]:
+    future: Future[EnvResult] = Future()
+    future.set_result(result)
+    return future
 
 
 def _finish(engine: Engine, results: Sequence[EnvResult]) -> int:

@@ -1,7 +1,7 @@
 """The git side of the activity log, written as the engine goes: one record per environment, on the
 branch before the next environment starts, and never lost to a killed run.
 
-Each record is first kept in `.reconciler/pending/` (written atomically, fsynced): an *intent*
+Each record is first kept in `.reconciler/pending/` (written atomically): an *intent*
 before the connector is asked to apply, made *done* with the outcome once it answered, and removed
 once the branch holds it. The next command that records (or reads the log) writes every done
 record it finds; an intent left by a killed run is resolved when that environment's live side is
@@ -61,7 +61,7 @@ class Recorder:
     def repository(self) -> Any:
         if not self._opened:
             self._opened = True
-            self._repo = open_repo(self.root)
+            self._repo = open_repo(self.root, writing=True)
         return self._repo
 
     # --- one apply: intent, then done ------------------------------------------------------
@@ -93,6 +93,11 @@ class Recorder:
         done = [path for path, data in self._pending() if data.get("state") == "done"]
         if done:
             self.write(done, leftovers=True)
+
+    def unsettled(self) -> set[str]:
+        """The environments an earlier run left an intent for (settled under their lease)."""
+        return {str((data.get("entry") or {}).get("environment")) for _, data in self._pending()
+                if data.get("state") == "intent"}
 
     def resolve(self, environment: str, live: Mapping[str, Any]) -> None:
         """Settle the intents a killed run left for `environment`, against its live side read now: an
@@ -139,8 +144,8 @@ class Recorder:
         temp = path.with_suffix(".tmp")
         with open(temp, "w", encoding="utf-8") as handle:
             json.dump(data, handle, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
+        # no fsync: a file renamed into place survives the process being killed (the promise), as the
+        # store's WAL commits do (synchronous=NORMAL); only a machine losing power could lose it
         os.replace(temp, path)
 
     def write(self, paths: list[Path], *, leftovers: bool = False) -> None:
