@@ -284,7 +284,10 @@ def _applied_before(run: Run, spec: EnvironmentSpec, live: Mapping[str, Any]) ->
 
 def _apply_plan(run: Run, connector: Any, env_plan: EnvPlan, plan_id: str, result: EnvResult) -> None:
     record = _live_record(run, env_plan, plan_id)
-    kept = run.records.intend(_entry(run, env_plan, "applied", f"applied {len(env_plan.changes)}"), record)
+    count = len(env_plan.changes)
+    done = f"applied {count} change{'s' if count != 1 else ''} ({plan_id})"
+    applied = _entry(run, env_plan, "applied", done)
+    kept = run.records.intend(applied, record)  # the record of success, kept before it is attempted
     try:
         connector.apply_changes(list(env_plan.changes), record=record)
     except ReconcilerError as e:
@@ -297,9 +300,7 @@ def _apply_plan(run: Run, connector: Any, env_plan: EnvPlan, plan_id: str, resul
         _failed(run, connector, env_plan, record, e, kept, result)
         run.records.write([kept])
         raise
-    count = len(env_plan.changes)
-    done = f"applied {count} change{'s' if count != 1 else ''} ({plan_id})"
-    result.record = run.records.done(kept, _entry(run, env_plan, "applied", done), write=False)
+    result.record = run.records.done(kept, applied, write=False)
     result.outcome = "applied"
     result.lines.append(f"{env_plan.name}: {done}")
 

@@ -76,11 +76,19 @@ class Recorder:
         """The outcome is known: keep `entry` as done and (unless the caller writes it itself, in its own
         order) write it to the branch now; kept, when the branch cannot take it."""
         path = kept or self._keep({"state": "done", "entry": asdict(entry)})
-        if kept is not None:
+        if kept is not None and not self._keeps(kept, entry):
             self._write_atomic(kept, {"state": "done", "entry": asdict(entry)})
         if write:
             self.write([path])
         return path
+
+    def _keeps(self, kept: Path, entry: Entry) -> bool:
+        """Whether `kept` already holds `entry` (an apply that went as intended): not rewritten, since
+        renaming over a file just written makes the file system flush it first."""
+        try:
+            return bool(json.loads(kept.read_text(encoding="utf-8")).get("entry") == asdict(entry))
+        except (OSError, ValueError):
+            return False
 
     def forget(self, kept: Path) -> None:
         """Nothing happened that needs a record (the apply was refused before it began)."""
