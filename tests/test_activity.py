@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import activity
+from reconciler.git import read_records, record
 
 
 def git(root: Path, *args: str) -> str:
@@ -143,32 +144,32 @@ def test_import_outside_git_says_no_record(repo: Path, cli) -> None:
 
 
 def test_record_returns_none_outside_git(tmp_path: Path) -> None:
-    sha = activity.record(tmp_path, environment="staging", revision=None, outcome="applied", actor="me",
-                          ticket=None, subject="s", body="")
+    sha = record(tmp_path, environment="staging", revision=None, outcome="applied", actor="me",
+                 ticket=None, subject="s", body="")
     assert sha is None
-    assert activity.read_records(tmp_path) == []
+    assert read_records(tmp_path) == []
 
 
 def test_records_read_back_and_filter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     init_git(tmp_path)
     monkeypatch.setenv("GIT_AUTHOR_DATE", "2026-11-01T10:00:00+00:00")
-    activity.record(tmp_path, environment="staging", revision="abc", outcome="paused", actor="ci-bot",
-                    ticket="SUP-1", subject="pause staging", body="~ schedule.realtime: true → false")
+    record(tmp_path, environment="staging", revision="abc", outcome="paused", actor="ci-bot",
+           ticket="SUP-1", subject="pause staging", body="~ schedule.realtime: true → false")
     monkeypatch.setenv("GIT_AUTHOR_DATE", "2026-11-02T10:00:00+00:00")
-    sha = activity.record(tmp_path, environment="production", revision=None, outcome="applied", actor="ci-bot",
-                          ticket=None, subject="apply production", body="")
+    sha = record(tmp_path, environment="production", revision=None, outcome="applied", actor="ci-bot",
+                 ticket=None, subject="apply production", body="")
 
-    records = activity.read_records(tmp_path)
+    records = read_records(tmp_path)
     assert [r.environment for r in records] == ["staging", "production"]
     first = records[0]
     assert (first.revision, first.outcome, first.actor, first.ticket, first.subject, first.body) == (
         "abc", "paused", "ci-bot", "SUP-1", "pause staging", "~ schedule.realtime: true → false")
     assert first.at == datetime(2026, 11, 1, 10, tzinfo=UTC)
     assert records[1].sha == sha and records[1].revision is None and records[1].ticket is None
-    assert [r.environment for r in activity.read_records(tmp_path, environment="production")] == ["production"]
+    assert [r.environment for r in read_records(tmp_path, environment="production")] == ["production"]
     since = datetime(2026, 11, 1, 12, tzinfo=UTC)
-    assert [r.sha for r in activity.read_records(tmp_path, since=since)] == [sha]
-    assert activity.read_records(tmp_path, since=since + timedelta(days=5)) == []
+    assert [r.sha for r in read_records(tmp_path, since=since)] == [sha]
+    assert read_records(tmp_path, since=since + timedelta(days=5)) == []
 
 
 def test_concurrent_records_all_land_in_one_line_of_history(tmp_path: Path) -> None:
@@ -178,8 +179,8 @@ def test_concurrent_records_all_land_in_one_line_of_history(tmp_path: Path) -> N
     def worker(env: str) -> None:
         try:
             for i in range(3):
-                activity.record(tmp_path, environment=env, revision=None, outcome="applied", actor="a",
-                                ticket=None, subject=f"{env} {i}", body="")
+                record(tmp_path, environment=env, revision=None, outcome="applied", actor="a",
+                       ticket=None, subject=f"{env} {i}", body="")
         except BaseException as e:  # surfaced below
             errors.append(e)
 
@@ -198,12 +199,12 @@ def test_a_checked_out_activity_branch_is_refused(tmp_path: Path) -> None:
     from reconciler.errors import GitError
 
     init_git(tmp_path)
-    activity.record(tmp_path, environment="a", revision=None, outcome="applied", actor="a", ticket=None,
-                    subject="s", body="")
+    record(tmp_path, environment="a", revision=None, outcome="applied", actor="a", ticket=None,
+           subject="s", body="")
     git(tmp_path, "checkout", "-q", activity.BRANCH)
     with pytest.raises(GitError, match="checked out"):
-        activity.record(tmp_path, environment="a", revision=None, outcome="applied", actor="a", ticket=None,
-                        subject="s", body="")
+        record(tmp_path, environment="a", revision=None, outcome="applied", actor="a", ticket=None,
+               subject="s", body="")
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import activity
 from reconciler.core.history import SettingChange, known_setting_paths, names_setting, setting_changes, touches
+from reconciler.git import record as write_record
 
 
 def git(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
@@ -142,9 +142,9 @@ def test_activity_records_interleave_by_time(repo: Path, history: dict[str, str]
     monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-10-10T16:00:00+00:00")
     head = git(repo, "rev-parse", "HEAD")
     status = git(repo, "status", "--porcelain")
-    sha = activity.record(repo, environment="staging", revision=history["off"], outcome="applied",
-                          actor="ci-bot", ticket="INC-77", subject="apply staging: applied 1 change",
-                          body="SIS overloaded\n\n~ schedule.realtime: true → false\n+ merges.courses.terms 202730")
+    sha = write_record(repo, environment="staging", revision=history["off"], outcome="applied",
+                       actor="ci-bot", ticket="INC-77", subject="apply staging: applied 1 change",
+                       body="SIS overloaded\n\n~ schedule.realtime: true → false\n+ merges.courses.terms 202730")
     assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain") == status
 
     result = cli("--root", str(repo), "log", "staging", "--format", "json")

@@ -1,6 +1,6 @@
 """EDGE: `reconciler log` — the history of `environments/` as setting changes, with the activity branch.
 
-git (one `git log --raw` and one `git cat-file --batch`, through `reconciler.activity`) gives
+git (one `git log --raw` and one `git cat-file --batch`, through `reconciler.git`) gives
 every revision's changed files; each changed blob is parsed once with the strict loader,
 merged over `_base/` as `load_repository` does, flattened and diffed by `core.history`
 against the environment's last readable state. A revision whose YAML does not parse is shown
@@ -75,10 +75,10 @@ class Entry:
 
 def run_log(root: Path, env: str | None, *, setting: str | None = None, since: str | None = None,
             fmt: str = "text") -> int:
-    from reconciler import activity
+    from reconciler import git
 
     moment = _since(since)
-    repo = activity.open_repo(root)
+    repo = git.open_repo(root)
     if repo is None:
         raise GitError(f"{root} is not in a git repository; `reconciler log` reads the history of environments/ "
                        "from git")
@@ -89,7 +89,7 @@ def run_log(root: Path, env: str | None, *, setting: str | None = None, since: s
     if setting is not None and not names_setting(setting, history.known_paths()):
         raise UsageError(f"--setting {setting}: names no setting in any revision of environments/ (e.g. "
                          "schedule.realtime, merges.sections.terms, phases.<name>, access.users.<email>, version)")
-    records = activity.read_records(root, environment=env, since=moment)
+    records = git.read_records(root, environment=env, since=moment)
     # oldest → newest, commits before the records of the same second (an apply follows its commit)
     chosen = _select([*history.entries, *(_activity_entry(r) for r in records)], env, setting, moment)
     entries = [e for _, e in sorted(enumerate(chosen), key=lambda p: (p[1].at, p[0]), reverse=True)]
@@ -175,12 +175,12 @@ class _History:
     _blobs: dict[str, bytes] = field(default_factory=dict)
 
     def run(self) -> None:
-        from reconciler import githistory
+        from reconciler import git
 
         prefix = _prefix(self.root, self.repo)
-        revisions = githistory.folder_history(self.repo, prefix)
+        revisions = git.folder_history(self.repo, prefix)
         wanted = [f.blob for rev in revisions for f in rev.files if f.blob and _place(prefix, f.path)]
-        self._blobs = githistory.read_blobs(self.repo, wanted)
+        self._blobs = git.read_blobs(self.repo, wanted)
         for rev in revisions:
             self._step(prefix, rev)
 

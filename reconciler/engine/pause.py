@@ -119,7 +119,7 @@ class Target:
 
 def prepare(engine: Engine, env: str, action: str, at_text: str | None) -> Target:
     """Every check that comes before writing: environment, YAML, work tree, open pause."""
-    from reconciler import gitwork
+    from reconciler import git
     from reconciler.core.rollover import Flow
     from reconciler.core.timeline import Timeline, get_zone
     from reconciler.edit import read_plain
@@ -129,7 +129,7 @@ def prepare(engine: Engine, env: str, action: str, at_text: str | None) -> Targe
     root = engine.root
     repo = load_repository(root)
     repo.select([env])
-    tree = gitwork.require_clean(root, f"{action} {env}")
+    tree = git.require_clean(root, f"{action} {env}")
     spec = repo.envs.get(env)
     if spec is None:
         raise ConfigError(f"{env}: its environment.yaml does not load (see `reconciler validate {env}`)")
@@ -152,7 +152,7 @@ def prepare(engine: Engine, env: str, action: str, at_text: str | None) -> Targe
 def finish(engine: Engine, target: Target, changes: Any, done: str, message: tuple[str, str, str | None],
            outcome: str) -> None:
     """Write and check (saying `done`), commit (inside git), record, apply. `message`: subject, body, ticket."""
-    from reconciler import edit, gitwork
+    from reconciler import edit, git
 
     root, out = engine.root, engine.out
     env = target.spec.name
@@ -165,9 +165,9 @@ def finish(engine: Engine, target: Target, changes: Any, done: str, message: tup
     if target.tree is not None:
         trailers = "\n".join(f"{k}: {v}" for k, v in (("Environment", env), ("Ticket", ticket)) if v)
         try:
-            sha = gitwork.commit_files(target.tree, files, f"{subject}\n\n{body}\n\n{trailers}\n")
+            sha = git.commit_files(target.tree, files, f"{subject}\n\n{body}\n\n{trailers}\n")
         except GitError:
-            gitwork.unstage(target.tree, files)
+            git.unstage(target.tree, files)
             edit.restore(root, old)
             raise
         out.emit(f"committed {sha[:12]}: {subject}")
@@ -187,7 +187,7 @@ def _check_written(root: Path, env: str, target: Target, old: Mapping[str, bytes
 
 def _record(engine: Engine, target: Target, outcome: str, subject: str, body: str, ticket: str | None) -> None:
     """The pause or resume itself on both activity logs (the apply that follows records itself)."""
-    from reconciler import activity
+    from reconciler import activity, git
 
     root, note = engine.root, engine.out.note
     actor = activity.actor(root)
@@ -201,8 +201,8 @@ def _record(engine: Engine, target: Target, outcome: str, subject: str, body: st
     except Exception as e:  # the YAML is committed; the apply below still converges live
         note(f"{target.spec.name}: could not record the {entry['kind']} on the live activity log: {e}")
     try:
-        activity.record(root, environment=target.spec.name, revision=revision, outcome=outcome, actor=actor,
-                        ticket=ticket, subject=subject, body=body)
+        git.record(root, environment=target.spec.name, revision=revision, outcome=outcome, actor=actor,
+                   ticket=ticket, subject=subject, body=body)
     except GitError as e:
         note(f"{target.spec.name}: no git record was written: {e}")
 

@@ -21,8 +21,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from reconciler.activity import NO_GIT_NOTE, Entry, append, open_repo
+from reconciler.activity import NO_GIT_NOTE, Entry
 from reconciler.errors import GitError
+from reconciler.git import append, open_repo
 
 PENDING = Path(".reconciler") / "pending"
 
@@ -52,7 +53,7 @@ class Recorder:
 
     def has_applied(self, environment: str) -> bool:
         """Whether the branch holds an apply of `environment` that reached live."""
-        from reconciler.activity import has_applied
+        from reconciler.git import has_applied
 
         with self._lock:  # one repository, one git reader process: one thread at a time
             repo = self.repository()
@@ -186,12 +187,12 @@ class Recorder:
 
 
     def _not_yet_written(self, entries: list[tuple[Path, Entry]]) -> list[tuple[Path, Entry]]:
-        from reconciler import activity
+        from reconciler import git
 
         repo = self.repository()
         if repo is None:
             return entries
-        written = {i for env in {e.environment for _, e in entries} for i in activity.record_ids(repo, env)}
+        written = {i for env in {e.environment for _, e in entries} for i in git.record_ids(repo, env)}
         for path, entry in entries:
             if entry.record_id in written:
                 path.unlink(missing_ok=True)
