@@ -130,6 +130,11 @@ class Engine:
 
         return resume(self, env, **options)
 
+    def log(self, env: str | None, **options: Any) -> list[Any]:
+        from reconciler.engine.log import log
+
+        return log(self, env, **options)
+
     def watch(self, envs: Sequence[str], **options: Any) -> int:
         from reconciler.engine.watch import watch
 
