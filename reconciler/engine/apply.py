@@ -172,13 +172,15 @@ def _apply_each(run: Run, specs: Sequence[EnvironmentSpec], parallel: int | None
 
 
 def _already_settled(run: Run, specs: Sequence[EnvironmentSpec], parallel: int | None) -> dict[str, EnvResult]:
-    """The environments a first look (one batched read, no lease) finds with nothing to do and nothing an
-    earlier run left unsettled: a no-change apply takes no lease and writes nothing. Every other one
-    goes through the whole pipeline, which reads and plans again under its lease."""
+    """The environments a first look finds with nothing to do and nothing an earlier run left unsettled:
+    a no-change apply takes no lease and writes nothing. Only where a whole fleet is read at once
+    (`batched_read`): over a platform where each read is a request, the pipeline's own read is the one.
+    Every other environment goes through the whole pipeline, which reads and plans again under its lease."""
     from reconciler.core.apply import plan_one
 
     if run.saved is not None:
         return {}
+    specs = [spec for spec in specs if _reads_in_batches(run, spec)]
     lives, _ = run.engine.read_all(specs, parallel)
     unsettled = run.records.unsettled()
     found = {}
@@ -187,6 +189,13 @@ def _already_settled(run: Run, specs: Sequence[EnvironmentSpec], parallel: int |
         if live is not None and spec.name not in unsettled and plan_one(spec, live, run.moment, run.revision).is_empty:
             found[spec.name] = EnvResult(spec.name, lines=[f"{spec.name}: no changes"])
     return found
+
+
+def _reads_in_batches(run: Run, spec: EnvironmentSpec) -> bool:
+    try:
+        return "batched_read" in getattr(run.engine.connect(spec, run.engine.root), "capabilities", ())
+    except ReconcilerError:  # no token, unknown connector: the pipeline reports it
+        return False
 
 
 def _done(result: EnvResult) -> Future[EnvResult]:
