@@ -1,15 +1,15 @@
-"""EDGE: comment-keeping YAML edits (ruamel.yaml round-trip) for pause, resume, term roll and promote.
+"""EDGE: comment-keeping YAML edits (ruamel.yaml round-trip) for pause, resume, term, promote and import.
 
 Place in the flow: a command reads files here as plain data (`read_plain`), asks the core
 (`core.rollover`, or its own small rules) for `Edit`s, and `write_changes` makes them on the
-round-trip document: comments, key order, flow/block style and quoting stay as they were, and
-lines the edit did not touch come back byte for byte (ruamel re-spaces aligned flow mappings;
-`keep_layout` puts the original lines back). Files are written all or nothing.
+round-trip document: comments, key order, flow/block style and quoting stay as they were. `dump`
+renders the document as read and as edited, and `reconciler.layout` splices only the lines that differ
+into the file's own text (at the file's columns, see `restyle`), so every other byte stays: the BOM,
+a modeline above `---`, CRLF line ends, a missing final newline. Files are written all or nothing.
 """
 
 from __future__ import annotations
 
-import difflib
 import io
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler import layout
 from reconciler.core.rollover import Changes, Code, Edit, Flow, YamlFile
 from reconciler.errors import ConfigError, UsageError
+from reconciler.layout import Frame, Rendered, is_flow
 from reconciler.model import API_VERSION, MERGE_TYPES, Kind, Problem
 
 _KEY_LINE = re.compile(r"^(\s*)[^\s#-][^:#]*:\s*(#.*)?$")
 _ITEM_LINE = re.compile(r"^(\s*)-\s+")
 _ANY_KEY = re.compile(r"^(\s*)[^\s#-][^:#]*:(\s|$)")
-_SPACES = re.compile(r"(?<=\S)\s+")
 _ORDERED_KEYS = {"merges": MERGE_TYPES}
 _INDICATORS = set("-?:,[]{}#&*!|>'\"%@`")
 _NOT_TEXT = re.compile(r"true|false|null|~|[-+]?(\d+|0o[0-7]+|0x[0-9a-fA-F]+|\d*\.\d+([eE][-+]?\d+)?)|\d\d:\d\d",
@@ -33,12 +34,18 @@ _NOT_TEXT = re.compile(r"true|false|null|~|[-+]?(\d+|0o[0-7]+|0x[0-9a-fA-F]+|\d*
 
 @dataclass
 class Loaded:
-    """One file's round-trip document, the YAML instance that dumps it, and its text as read."""
+    """One file's round-trip document, the YAML instance that dumps it, and its text as read.
+
+    `frame` holds what ruamel never sees (BOM, the lines up to `---`, line ends); `before` is ruamel's
+    rendering of the document as read, which `dump` compares the edited one with. A new file has neither,
+    only a `header`."""
 
     doc: Any
     yaml: Any
     text: str
     header: str = ""
+    frame: Frame | None = None
+    before: Rendered | None = None
 
 
 # --- reading and writing -------------------------------------------------------------------------
@@ -75,6 +82,14 @@ def indentation(text: str) -> tuple[int, int, int]:
 
 
 def load(path: Path, rel: str) -> Loaded:
+    """The file's round-trip document, ready to edit and `dump`."""
+    loaded = _read(path, rel)
+    # rendered before any edit, as the lines to compare the edited document's rendering with
+    loaded.before = layout.restyle(_dump_text(loaded.yaml, loaded.doc), loaded.doc)
+    return loaded
+
+
+def _read(path: Path, rel: str) -> Loaded:
     """The file's round-trip document. The strict loader reads it first, so ruamel only ever sees text of
     the project's dialect (no tags, aliases or duplicate keys; at most 1 MiB)."""
     from reconciler.core.load import parse_file
@@ -87,12 +102,30 @@ def load(path: Path, rel: str) -> Loaded:
     if isinstance(checked, Problem):
         raise ConfigError(f"{rel}: line {checked.line}, column {checked.column}: {checked.message}")
     text = raw.decode("utf-8")
-    yaml = make_yaml(text)
+    frame = layout.split(text)
+    yaml = make_yaml(frame.body)
     try:
-        doc = yaml.load(text)  # round-trip (comments kept): text the strict loader accepted above
+        # text the strict loader accepted above; comments kept
+        doc = _read_round_trip(yaml, frame.body)
     except Exception as e:  # ruamel's errors have no common base worth naming
         raise ConfigError(f"{rel}: not readable YAML: {' '.join(str(e).split())}") from e
-    return Loaded(doc, yaml, text)
+    return Loaded(doc, yaml, text, frame=frame)
+
+
+def _read_round_trip(yaml: Any, text: str) -> Any:
+    """ruamel's document of `text`. A tab ruamel refuses where YAML allows one (before a comment, after a
+    colon) is read as a space, the same separation to any YAML reader; the file keeps its tab."""
+    from ruamel.yaml.scanner import ScannerError
+
+    for _ in range(text.count("\t") + 1):
+        try:
+            return yaml.load(text)
+        except ScannerError as e:
+            mark = e.problem_mark
+            if mark is None or not 0 <= mark.index < len(text) or text[mark.index] != "\t":
+                raise
+            text = text[:mark.index] + " " + text[mark.index + 1:]
+    return yaml.load(text)
 
 
 def new_file(kind: Kind) -> Loaded:
@@ -106,25 +139,20 @@ def new_file(kind: Kind) -> Loaded:
 
 
 def dump(loaded: Loaded) -> str:
+    """The document as text. For a file read from disk, only the lines the edits changed come from ruamel:
+    the file's own bytes are kept everywhere else (see `reconciler.layout`)."""
+    after = _dump_text(loaded.yaml, loaded.doc)
+    if loaded.frame is None or loaded.before is None:
+        return loaded.header + after
+    if tuple(after.split("\n")[:-1]) == loaded.before.raw:
+        return loaded.text
+    return layout.splice(loaded.frame, loaded.before, layout.restyle(after, loaded.doc))
+
+
+def _dump_text(yaml: Any, doc: Any) -> str:
     out = io.StringIO()
-    loaded.yaml.dump(loaded.doc, out)
-    text = loaded.header + out.getvalue()
-    return keep_layout(loaded.text, text) if loaded.text else text
-
-
-def keep_layout(old: str, new: str) -> str:
-    """`new`, with every line that differs from `old` only in inner spacing taken from `old`."""
-    old_lines, new_lines = old.splitlines(keepends=True), new.splitlines(keepends=True)
-    matcher = difflib.SequenceMatcher(None, [_norm(x) for x in old_lines], [_norm(x) for x in new_lines],
-                                      autojunk=False)
-    out: list[str] = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        out.extend(old_lines[i1:i2] if tag == "equal" else new_lines[j1:j2])
-    return "".join(out)
-
-
-def _norm(line: str) -> str:
-    return _SPACES.sub(" ", line.rstrip())
+    yaml.dump(doc, out)
+    return out.getvalue()
 
 
 def plain(node: Any) -> Any:
@@ -143,7 +171,7 @@ def read_plain(root: Path, rel: str, kind: Kind) -> YamlFile:
     path = root / rel
     if not path.is_file():
         return YamlFile(rel, kind, None)
-    return YamlFile(rel, kind, plain(load(path, rel).doc))
+    return YamlFile(rel, kind, plain(_read(path, rel).doc))
 
 
 def render(root: Path, changes: Changes) -> dict[str, str]:
@@ -170,7 +198,8 @@ def write_texts(root: Path, texts: Mapping[str, str]) -> dict[str, bytes | None]
     old = snapshot(root, texts)
     try:
         for rel, text in texts.items():
-            (root / rel).write_text(text, encoding="utf-8")
+            # newline="": the text carries the file's own line ends (CRLF stays CRLF on every platform)
+            (root / rel).write_text(text, encoding="utf-8", newline="")
     except OSError as e:
         restore(root, old)
         raise UsageError(f"cannot write {rel}: {e.strerror or e}") from e
@@ -272,12 +301,6 @@ def to_node(value: Any, like: Any = None) -> Any:
     return _like_scalar(value, like)
 
 
-def is_flow(node: Any) -> bool:
-    """Is this round-trip node written in flow style (`[a, b]`, `{k: v}`)?"""
-    fa = getattr(node, "fa", None)
-    return bool(fa is not None and fa.flow_style())
-
-
 def _append(doc: Any, edit: Edit) -> None:
     seq = _at(doc, edit.path)
     if seq is None:
@@ -292,7 +315,7 @@ def _remove(doc: Any, edit: Edit) -> None:
     seq = _at(doc, edit.path)
     for index in reversed(range(len(seq or []))):
         if str(seq[index]) == str(edit.value):
-            del seq[index]
+            _delete(doc, edit.path, index)
 
 
 def _set(doc: Any, edit: Edit) -> None:
@@ -324,27 +347,47 @@ def _append_item(doc: Any, edit: Edit) -> None:
 
 
 def _remove_item(doc: Any, edit: Edit) -> None:
-    seq = _at(doc, edit.path[:-1])
-    del seq[edit.path[-1]]
+    _delete(doc, edit.path[:-1], int(edit.path[-1]))
+
+
+def _delete(doc: Any, path: tuple[str | int, ...], index: int) -> None:
+    seq = _at(doc, path)
+    del seq[index]
+    if len(seq) or not path:
+        return
+    # the first item's leading comment hangs on the list and its key: ruamel would write it above `[]`
+    if getattr(seq, "ca", None) is not None:
+        seq.ca.comment = None
+    entry = getattr(getattr(_at(doc, path[:-1]), "ca", None), "items", {}).get(path[-1])
+    if entry and len(entry) > 3:
+        entry[3] = None
 
 
 def _comment(doc: Any, edit: Edit) -> None:
     parent = _at(doc, edit.path[:-1])
+    old = _comment_token(parent, edit.path[-1])
     parent.yaml_add_eol_comment(str(edit.value), edit.path[-1])
+    new = _comment_token(parent, edit.path[-1])
+    if old is not None and new is not None and "\n" in old.value:
+        # ruamel's token also holds the comment lines below (the next item's); the new one keeps them
+        new.value += old.value[old.value.index("\n"):]
+
+
+def _comment_token(parent: Any, key: Any) -> Any:
+    entry = getattr(getattr(parent, "ca", None), "items", {}).get(key)
+    return entry[2] if entry and len(entry) > 2 else None
 
 
 def _drop_comment(doc: Any, edit: Edit) -> None:
     parent = _at(doc, edit.path[:-1])
-    items = getattr(getattr(parent, "ca", None), "items", {})
-    entry = items.get(edit.path[-1])
-    if entry and len(entry) > 2 and entry[2] is not None:
-        # keep the line break the comment token carried, drop its text
-        entry[2] = None if "\n" not in entry[2].value else _newline(entry[2])
-
-
-def _newline(token: Any) -> Any:
-    token.value = "\n"
-    return token
+    token = _comment_token(parent, edit.path[-1])
+    if token is None:
+        return
+    if "\n" not in token.value:
+        parent.ca.items[edit.path[-1]][2] = None
+    else:
+        # drop the text on the key's line; keep the line break and the comment lines below it
+        token.value = token.value[token.value.index("\n"):]
 
 
 _OPS = {
