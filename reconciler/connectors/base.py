@@ -187,33 +187,36 @@ class BaseConnector:
         if capability not in self.capabilities:
             raise ConnectorError(f"{self.env}: connector {self.name} cannot {CAPABILITIES[capability]}")
 
+    def _missing(self, capability: str, method: str) -> ConnectorError:
+        """A capability declared but not built: the plugin's author's error, said in one line."""
+        self.require(capability)
+        return ConnectorError(f"{self.env}: connector {self.name} declares that it can {CAPABILITIES[capability]} "
+                              f"but does not define {type(self).__name__}.{method}")
+
     def read(self) -> dict[str, Any]:
-        raise NotImplementedError(f"{type(self).__name__}.read")
+        raise ConnectorError(f"{self.env}: connector {self.name} does not define {type(self).__name__}.read")
 
     def apply_changes(self, changes: Sequence[Change], *, record: dict[str, Any]) -> None:
-        self.require("write")
-        raise NotImplementedError(f"{type(self).__name__}.apply_changes")
+        raise self._missing("write", "apply_changes")
 
     def append_activity(self, entry: dict[str, Any]) -> None:
-        self.require("activity")
-        raise NotImplementedError(f"{type(self).__name__}.append_activity")
+        raise self._missing("activity", "append_activity")
 
     def execute_merge(
         self, term: str, types: Sequence[str], *, send_updates: bool, record: dict[str, Any]
     ) -> dict[str, Any]:
-        self.require("merge")
-        raise NotImplementedError(f"{type(self).__name__}.execute_merge")
+        raise self._missing("merge", "execute_merge")
 
     # --- the lease primitives a subclass implements --------------------------------------------
 
     def _try_lease(self, holder: str, ttl_s: float, takeover: str | None = None) -> LeaseAnswer:
         """In one atomic step, take the lease for `ttl_s` if it is free, expired, already `holder`'s, or
         held by exactly `takeover` (a dead holder): (True, holder, expires); else (False, theirs, expires)."""
-        raise NotImplementedError(f"{type(self).__name__}._try_lease")
+        raise self._missing("lease", "_try_lease")
 
     def _release_lease(self, holder: str) -> None:
         """Drop the lease if `holder` holds it (a no-op otherwise)."""
-        raise NotImplementedError(f"{type(self).__name__}._release_lease")
+        raise self._missing("lease", "_release_lease")
 
     def _lease_scope(self) -> Hashable:
         """What names this live side, so two connector objects on one live side share re-entrance
