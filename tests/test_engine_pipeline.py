@@ -265,3 +265,13 @@ def test_a_record_written_by_a_run_killed_before_forgetting_it_is_not_written_tw
     assert records(grepo) == [("staging", "applied")]
     assert not kept.exists()
 
+
+
+def test_a_missing_token_is_that_environment_s_fault_only(cli, sandbox_down: Path,  # type: ignore[no-untyped-def]
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RECONCILER_TOKEN_SANDBOX")
+    result = cli("--root", str(sandbox_down), "apply", "--yes")
+    assert result.code == 1
+    assert any(line.startswith("staging: applied ") for line in result.lines)
+    assert "error: sandbox:" in result.err and "RECONCILER_TOKEN_SANDBOX" in result.err
+    assert "unexpected" not in result.err
