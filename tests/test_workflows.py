@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from reconciler import __version__
+
 PROJECT = Path(__file__).resolve().parents[1]
 WORKFLOWS = PROJECT / ".github" / "workflows"
 NAMES = ("ci.yml", "plan.yml", "apply.yml", "reconcile.yml")
@@ -183,9 +185,12 @@ def bin_dir(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize(("pyproject", "installed"), [
-    pytest.param('[project]\nname = "reconciler"\n', "-m pip install .", id="the-project-itself"),
-    pytest.param('[project]\nname = "something-else"\n', "-m pip install reconciler", id="another-project"),
-    pytest.param(None, "-m pip install reconciler", id="a-settings-repository"),
+    pytest.param('[project]\nname = "sis-reconciler"\n', "-m pip install .", id="the-project-itself"),
+    pytest.param('[project]\nname = "reconciler"\n', f"-m pip install sis-reconciler=={__version__}",
+                 id="pypi-s-unrelated-reconciler"),
+    pytest.param('[project]\nname = "something-else"\n', f"-m pip install sis-reconciler=={__version__}",
+                 id="another-project"),
+    pytest.param(None, f"-m pip install sis-reconciler=={__version__}", id="a-settings-repository"),
 ])
 @pytest.mark.parametrize("name", ["plan.yml", "apply.yml", "reconcile.yml"])
 def test_install_step_uses_the_checkout_only_in_the_project(name: str, pyproject: str | None, installed: str,
@@ -254,3 +259,29 @@ def test_drift_issue_is_opened_once_then_updated(open_issue: str, expected: list
         assert call.startswith(start), calls
     body = (tmp_path / "drift.md").read_text(encoding="utf-8")
     assert '"name": "staging"' in body and "https://example.invalid/run/1" in body
+
+
+BARE_INSTALL = re.compile(r"pip install[^|;&\n]*[ \"']reconciler([ \"']|$)", re.MULTILINE)
+
+
+def test_the_shipped_workflows_pin_this_version_of_sis_reconciler() -> None:
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        text = path.read_text(encoding="utf-8")
+        assert not BARE_INSTALL.search(text), f"{path.name} installs PyPI's unrelated `reconciler`"
+        pins = set(re.findall(r"sis-reconciler==([^\"'\s]+)", text))
+        assert pins <= {__version__}, f"{path.name} pins {pins}, the package is {__version__}"
+
+
+def test_init_writes_workflows_that_install_the_version_that_wrote_them(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import reconciler.cli.init as init_cli
+
+    monkeypatch.setattr(init_cli, "__version__", "9.8.7")
+    assert init_cli.run_init(tmp_path / "new") == 0
+    folder = tmp_path / "new" / ".github" / "workflows"
+    written = {p.name: p.read_text(encoding="utf-8") for p in folder.glob("*.yml")}
+    assert {"plan.yml", "apply.yml", "reconcile.yml"} <= set(written)
+    for name, text in written.items():
+        assert not BARE_INSTALL.search(text), name
+        if "pip install" in text and "sis-reconciler==" in text:
+            assert set(re.findall(r"sis-reconciler==([^\"'\s]+)", text)) == {"9.8.7"}, name
