@@ -275,3 +275,19 @@ def test_a_missing_token_is_that_environment_s_fault_only(cli, sandbox_down: Pat
     assert any(line.startswith("staging: applied ") for line in result.lines)
     assert "error: sandbox:" in result.err and "RECONCILER_TOKEN_SANDBOX" in result.err
     assert "unexpected" not in result.err
+
+
+@pytest.mark.parametrize(("option", "args"), [
+    pytest.param("--reason", ("pause", "staging", "--reason", "Banner down\nActor: someone-else"), id="pause-reason"),
+    pytest.param("--ticket", ("pause", "staging", "--reason", "Banner down", "--ticket", "SUP-1\rOutcome: applied"),
+                 id="pause-ticket"),
+    pytest.param("--message", ("apply", "staging", "--yes", "--message", "first\n\nRevision: forged"),
+                 id="apply-message"),
+    pytest.param("--ticket", ("apply", "staging", "--yes", "--ticket", "SUP-1\x00"), id="apply-ticket"),
+])
+def test_a_trailer_value_with_a_control_character_is_refused(cli, grepo: Path, option: str,  # type: ignore[no-untyped-def]
+                                                              args: tuple[str, ...]) -> None:
+    result = cli("--root", str(grepo), *args)
+    assert result.code == 1
+    assert f"'{option}'" in result.err and "one line of text" in result.err, result.err
+    assert git(grepo, "status", "--porcelain") == "" and not store_path(grepo).exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.options import engine, fleet_options, resolve_root, root_option
+from reconciler.cli.options import engine, fleet_options, one_line_text, resolve_root, root_option
 from reconciler.errors import UsageError
 
 
@@ -20,8 +20,10 @@ from reconciler.errors import UsageError
               help="Apply this saved plan (from `plan --out`); refused if stale or edited.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed for a protected environment).")
 @click.option("--force", is_flag=True, help="Apply even when the safety checks refuse the removals.")
-@click.option("--message", metavar="TEXT", default=None, help="A note recorded with the apply in the activity log.")
-@click.option("--ticket", metavar="ID", default=None, help="The ticket this apply answers to, recorded with it.")
+@click.option("--message", metavar="TEXT", default=None, help="A note recorded with the apply in the activity log.",
+              callback=one_line_text)
+@click.option("--ticket", metavar="ID", default=None, help="The ticket this apply answers to, recorded with it.",
+              callback=one_line_text)
 @fleet_options
 @root_option
 def command(envs: tuple[str, ...], plan_file: str | None, yes: bool, force: bool, message: str | None,

@@ -56,6 +56,18 @@ def _parse_shard(ctx: click.Context, param: click.Parameter, value: str | None) 
     return int(match[1]), int(match[2])
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def one_line_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A value that goes into a commit message or a record (--reason, --ticket, --message): refused with
+    a control character, so a newline cannot forge a trailer such as `Actor:`."""
+    if value is not None and _CONTROL.search(value):
+        raise click.BadParameter("must be one line of text, without control characters (a newline could "
+                                 "forge the record's trailers)", ctx=ctx, param=param)
+    return value
+
+
 def resolve_root(root: str | None) -> Path:
     """The command's --root, else the group's --root, else discovery."""
     from reconciler.repo import find_root

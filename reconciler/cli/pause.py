@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.options import engine, resolve_root, root_option
+from reconciler.cli.options import engine, one_line_text, resolve_root, root_option
 
 
 @click.command(
@@ -14,8 +14,10 @@ from reconciler.cli.options import engine, resolve_root, root_option
     short_help="Pause merges now (an unplanned outage): write a window, commit, apply.",
 )
 @click.argument("env", metavar="ENV")
-@click.option("--reason", required=True, metavar="R", help="Why merges are paused (goes to the activity log).")
-@click.option("--ticket", default=None, metavar="T", help="The support ticket, e.g. SUP-1300.")
+@click.option("--reason", required=True, metavar="R", help="Why merges are paused (goes to the activity log).",
+              callback=one_line_text)
+@click.option("--ticket", default=None, metavar="T", help="The support ticket, e.g. SUP-1300.",
+              callback=one_line_text)
 @click.option("--until", "until", default=None, metavar="T",
               help="When the pause ends (ISO 8601; default: open until `reconciler resume`).")
 @click.option("--at", "at_text", default=None, hidden=True, help="Act as if now were T (for tests and rehearsals).")
