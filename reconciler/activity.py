@@ -23,7 +23,7 @@ BRANCH = "reconciler/activity"
 REF = f"refs/heads/{BRANCH}"
 NO_GIT_NOTE = "no git record was written (not a git repository)"
 TRAILERS = ("Environment", "Revision", "Outcome", "Actor", "Ticket")
-_CI_ACTOR_VARS = ("RECONCILER_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "CIRCLE_USERNAME",
+_CI_ACTOR_VARS = ("GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "CIRCLE_USERNAME",
                   "BITBUCKET_STEP_TRIGGERER_UUID", "BUILD_REQUESTEDFOR", "USER")
 
 
@@ -60,18 +60,19 @@ class ActivityRecord(Entry):
 
 
 def actor(root: Path) -> str:
-    """The CI actor in CI; else RECONCILER_ACTOR; else git's `user.name <user.email>`; else the login."""
+    """RECONCILER_ACTOR when set (an explicit name wins); else the CI actor in CI; else git's
+    `user.name <user.email>`; else the login."""
     from reconciler.git import identity
 
     env = os.environ
+    if env.get("RECONCILER_ACTOR"):
+        return env["RECONCILER_ACTOR"]
     if env.get("GITHUB_ACTIONS") == "true" and env.get("GITHUB_ACTOR"):
         return env["GITHUB_ACTOR"]
     if _truthy(env.get("CI")):
         for name in _CI_ACTOR_VARS:
             if env.get(name):
                 return env[name]
-    if env.get("RECONCILER_ACTOR"):
-        return env["RECONCILER_ACTOR"]
     ident = identity(root)
     if ident:
         return ident

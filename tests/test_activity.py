@@ -210,8 +210,9 @@ def test_a_checked_out_activity_branch_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        pytest.param({"GITHUB_ACTIONS": "true", "GITHUB_ACTOR": "octocat", "RECONCILER_ACTOR": "x"}, "octocat",
-                     id="github-actions"),
+        pytest.param({"GITHUB_ACTIONS": "true", "GITHUB_ACTOR": "octocat"}, "octocat", id="github-actions"),
+        pytest.param({"GITHUB_ACTIONS": "true", "GITHUB_ACTOR": "octocat", "RECONCILER_ACTOR": "x"}, "x",
+                     id="github-actions-with-named-actor"),
         pytest.param({"CI": "true", "GITLAB_USER_LOGIN": "gl-user"}, "gl-user", id="gitlab"),
         pytest.param({"CI": "true", "RECONCILER_ACTOR": "named", "GITLAB_USER_LOGIN": "gl"}, "named",
                      id="ci-with-named-actor"),
