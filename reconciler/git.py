@@ -109,17 +109,25 @@ def identity(root: Path) -> str | None:
 _CONFLICT_CODES = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
 
 
+DIRTY = "-dirty"
+
+
 def revision(root: Path) -> str | None:
-    """`git rev-parse HEAD` of the root, or None when it is not a git repository."""
+    """`git rev-parse HEAD` of the root, with `-dirty` when `environments/` has uncommitted changes (what
+    is applied then is not what HEAD says); None when it is not a git repository."""
     out = _git(root, "rev-parse", "HEAD", timeout=10)
-    return (out or b"").decode().strip() or None
+    head = (out or b"").decode().strip() or None
+    if head is None:
+        return None
+    status = _git(root, "status", "--porcelain", "--untracked-files=all", "--", "environments", timeout=30)
+    return head + DIRTY if status else head
 
 
 def with_tree_at(root: Path, rev: str, use: Callable[[Path], T]) -> T | None:
     """`use(folder)` on a temporary folder holding `environments/` as it stood at `rev` (the root may be
     a subfolder of the repository); None when git cannot say."""
     prefix = (_git(root, "rev-parse", "--show-prefix") or b"").decode().strip()
-    archive = _git(root, "archive", "--format=tar", f"{rev}:{prefix}environments")
+    archive = _git(root, "archive", "--format=tar", f"{rev.removesuffix(DIRTY)}:{prefix}environments")
     if archive is None:
         return None
     with tempfile.TemporaryDirectory(prefix="reconciler-rev-") as tmp:

@@ -291,3 +291,15 @@ def test_a_trailer_value_with_a_control_character_is_refused(cli, grepo: Path, o
     assert result.code == 1
     assert f"'{option}'" in result.err and "one line of text" in result.err, result.err
     assert git(grepo, "status", "--porcelain") == "" and not store_path(grepo).exists()
+
+
+def test_an_apply_from_uncommitted_yaml_warns_and_records_a_dirty_revision(cli, grepo: Path) -> None:  # type: ignore[no-untyped-def]
+    path = grepo / "environments" / "staging" / "merge-settings.yaml"
+    path.write_text(path.read_text().replace("realtime: false", "realtime: true"))
+    result = cli("--root", str(grepo), "apply", "staging", "--yes")
+    assert result.code == 0
+    head = git(grepo, "rev-parse", "HEAD").strip()
+    assert f"uncommitted changes; the apply is recorded as revision {head[:12]}-dirty" in result.err
+    assert live_doc(grepo, "staging")["applied"]["revision"] == f"{head}-dirty"
+    trailers = git(grepo, "log", "-1", "--format=%(trailers:key=Revision,valueonly)", "reconciler/activity")
+    assert trailers.strip() == f"{head}-dirty"

@@ -90,9 +90,13 @@ def apply(engine: Engine, envs: Sequence[str], *, plan_file: str | None = None, 
             engine.out.note("nothing applied")
             return 1
         saved = shown if isinstance(shown, Plan) else None
+    revision = engine.revision()
+    if revision is not None and revision.endswith("-dirty"):
+        engine.out.note(f"warning: environments/ has uncommitted changes; the apply is recorded as revision "
+                        f"{revision[:12]}-dirty (commit first, so the activity log can name what was applied)")
     with Recorder(engine.root, engine.out.note) as records:
         records.flush()
-        run = Run(engine, moment, engine.revision(), activity.actor(engine.root), force, message, ticket, records,
+        run = Run(engine, moment, revision, activity.actor(engine.root), force, message, ticket, records,
                   saved, saved_id)
         results = _apply_each(run, specs, parallel)
     return _finish(engine, results)

@@ -26,6 +26,7 @@ def import_env(engine: Engine, env: str) -> int:
     """Write ENV's live state into its YAML (only what differs), record the import."""
     out = engine.out
     moment = engine.now()
+    revision = engine.revision()  # the YAML read, before the import writes it
     specs = engine.select([env], None).specs
     spec = specs[0]
     live = engine.read_lives(specs)[spec.name]
@@ -37,23 +38,23 @@ def import_env(engine: Engine, env: str) -> int:
 
         out.emit(f"{spec.name}: imported the live state into {', '.join(written)}")
         entry = {"kind": "import", "at": moment.isoformat(), "files": written, "outcome": "imported",
-                 "actor": activity.actor(engine.root), "revision": engine.revision()}
+                 "actor": activity.actor(engine.root), "revision": revision}
         try:
             engine.connect(spec, engine.root).append_activity(entry)
         except Exception as e:  # recording is best effort; the files are written
             out.note(f"{spec.name}: could not record the import on the activity log: {e}")
-        _record_git(engine, spec.name, written)
+        _record_git(engine, spec.name, written, revision)
     else:
         out.emit(f"{spec.name}: the YAML already matches the live state; nothing written")
     return 0
 
 
-def _record_git(engine: Engine, env: str, written: list[str]) -> None:
+def _record_git(engine: Engine, env: str, written: list[str], revision: str | None) -> None:
     from reconciler import activity
     from reconciler.engine.apply import GitRecorder
 
     body = "\n".join(f"~ {path}" for path in written)
-    recorder = GitRecorder(engine, engine.revision(), activity.actor(engine.root), None, None)
+    recorder = GitRecorder(engine, revision, activity.actor(engine.root), None, None)
     recorder.record(env, "imported", f"import {env}: wrote the live state into {len(written)} file"
                     f"{'s' if len(written) != 1 else ''}", body)
 
