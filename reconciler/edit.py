@@ -112,20 +112,20 @@ def _read(path: Path, rel: str) -> Loaded:
     return Loaded(doc, yaml, text, frame=frame)
 
 
-def _read_round_trip(yaml: Any, text: str) -> Any:
+def _read_round_trip(round_trip: Any, text: str) -> Any:
     """ruamel's document of `text`. A tab ruamel refuses where YAML allows one (before a comment, after a
     colon) is read as a space, the same separation to any YAML reader; the file keeps its tab."""
     from ruamel.yaml.scanner import ScannerError
 
     for _ in range(text.count("\t") + 1):
         try:
-            return yaml.load(text)
+            return round_trip.load(text)
         except ScannerError as e:
             mark = e.problem_mark
             if mark is None or not 0 <= mark.index < len(text) or text[mark.index] != "\t":
                 raise
             text = text[:mark.index] + " " + text[mark.index + 1:]
-    return yaml.load(text)
+    return round_trip.load(text)
 
 
 def new_file(kind: Kind) -> Loaded:
