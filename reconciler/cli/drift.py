@@ -14,8 +14,7 @@ from reconciler.cli.options import (
     engine,
     fleet_options,
     format_option,
-    note,
-    raise_unplanned,
+    refuse_faults,
     resolve_root,
     root_option,
 )
@@ -48,10 +47,7 @@ def run_drift(root: Path, envs: Sequence[str], *, fmt: str = "text", parallel: i
     else:
         emit(_text(results))
     faults = {r["name"]: r["error"] for r in results if "error" in r}
-    for error in faults.values():
-        note(f"error: {error}")
-    if faults:
-        raise_unplanned(faults, "read")
+    refuse_faults(faults, "read")
     return 2 if any(r["drift"] for r in results) else 0
 
 

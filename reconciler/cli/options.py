@@ -96,10 +96,15 @@ def note(text: str) -> None:
     click.echo(text, err=True)
 
 
-def raise_unplanned(faults: Mapping[str, Exception], what: str = "planned") -> None:
-    """The end of a fleet command some of whose environments could not be read: exit 1, naming them."""
+def refuse_faults(faults: Mapping[str, object], what: str = "planned") -> None:
+    """The end of a fleet command: each environment that could not be read says why on stderr, then the
+    command exits 1 naming them all; nothing when every one was read."""
     from reconciler.errors import LiveError
 
+    if not faults:
+        return
+    for fault in faults.values():
+        note(f"error: {fault}")
     names = ", ".join(faults)
     raise LiveError(f"{len(faults)} environment{'s' if len(faults) != 1 else ''} not {what} ({names}); "
                     "see the errors above")

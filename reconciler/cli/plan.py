@@ -14,7 +14,7 @@ from reconciler.cli.options import (
     fleet_options,
     format_option,
     note,
-    raise_unplanned,
+    refuse_faults,
     resolve_root,
     root_option,
     use_color,
@@ -61,8 +61,5 @@ def run_plan(root: Path, envs: Sequence[str], *, at_text: str | None = None, out
         except OSError as e:
             raise UsageError(f"--out {out}: cannot write the plan: {e.strerror or e}") from e
         note(f"plan written to {out}")
-    for fault in faults.values():
-        note(f"error: {fault}")
-    if faults:
-        raise_unplanned(faults)
+    refuse_faults(faults)
     return 2 if detailed_exitcode and not plan.is_empty else 0

@@ -15,8 +15,7 @@ from reconciler.cli.options import (
     engine,
     fleet_options,
     format_option,
-    note,
-    raise_unplanned,
+    refuse_faults,
     resolve_root,
     root_option,
 )
@@ -50,10 +49,7 @@ def run_status(root: Path, envs: Sequence[str], *, at_text: str | None = None, f
     else:
         emit(_text(results))
     faults = {r["name"]: r["error"] for r in results if "error" in r}
-    for error in faults.values():
-        note(f"error: {error}")
-    if faults:
-        raise_unplanned(faults, "read")
+    refuse_faults(faults, "read")
     return 0
 
 
