@@ -32,23 +32,26 @@ from reconciler.errors import UsageError
 @click.option("--out", "out", metavar="FILE", default=None,
               help="Also write the plan as JSON (with its id and checksum) for `apply --plan`.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when there are none.")
+@click.option("--base", "base", metavar="REF", default=None,
+              help="On a pull request: an environment whose live: settings differ from REF's (e.g. origin/main) "
+                   "is planned against REF's YAML, without reading live or any of its tokens.")
 @format_option("text", "json", "markdown")
 @fleet_options
 @root_option
-def command(envs: tuple[str, ...], at_text: str | None, out: str | None, detailed_exitcode: bool, fmt: str,
-            parallel: int | None, shard: tuple[int, int] | None, root: str | None) -> int:
+def command(envs: tuple[str, ...], at_text: str | None, out: str | None, detailed_exitcode: bool, base: str | None,
+            fmt: str, parallel: int | None, shard: tuple[int, int] | None, root: str | None) -> int:
     """Show the changes that take the live side of ENV (default: every environment) to its YAML."""
     return run_plan(resolve_root(root), envs, at_text=at_text, out=out, detailed_exitcode=detailed_exitcode,
-                    fmt=fmt, parallel=parallel, shard=shard)
+                    fmt=fmt, parallel=parallel, shard=shard, base=base)
 
 
 def run_plan(root: Path, envs: Sequence[str], *, at_text: str | None = None, out: str | None = None,
              detailed_exitcode: bool = False, fmt: str = "text", parallel: int | None = None,
-             shard: tuple[int, int] | None = None) -> int:
+             shard: tuple[int, int] | None = None, base: str | None = None) -> int:
     from reconciler.core.apply import saved_data
     from reconciler.core.render import plan_json, plan_markdown, plan_text
 
-    plan, faults = engine(root).plan(envs, at_text=at_text, shard=shard, parallel=parallel)
+    plan, faults = engine(root).plan(envs, at_text=at_text, shard=shard, parallel=parallel, base=base)
     if fmt == "json":
         emit(plan_json(plan))
     elif fmt == "markdown":

@@ -20,8 +20,11 @@ def connector_name(spec: EnvironmentSpec) -> str:
     return str(live.get("connector") or "embedded")
 
 
-def get_connector(spec: EnvironmentSpec, root: Path) -> Connector:
-    """The connector the environment's `live.connector` names."""
+def get_connector(spec: EnvironmentSpec, root: Path, *, writing: bool = True) -> Connector:
+    """The connector the environment's `live.connector` names. `writing=False` makes one for reading only
+    (plan, drift, status, report): http then uses `live.read_token_env`'s token where given, never asks
+    for the write token, and refuses to write. The embedded store has no token; a plugin's factory is
+    called as `(spec, root)` whatever the purpose."""
     name = connector_name(spec)
     if name == "embedded":
         from reconciler.connectors.embedded import EmbeddedConnector
@@ -30,7 +33,7 @@ def get_connector(spec: EnvironmentSpec, root: Path) -> Connector:
     if name == "http":
         from reconciler.connectors.http import HttpConnector
 
-        return HttpConnector(spec, root)
+        return HttpConnector(spec, root, writing=writing)
     from importlib.metadata import entry_points  # only for a plugin: it reads every installed package
 
     found = [ep for ep in entry_points(group=GROUP) if ep.name == name]

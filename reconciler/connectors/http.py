@@ -13,8 +13,10 @@ each connect and read, so only a server that trickles its answer a byte at a tim
 Every write carries an `Idempotency-Key` that stays the same on each retry of that write, so a write
 retried after a dropped connection is made once.
 Changes carry `If-Match` with the fingerprint the plan saw: a console edit since is a 412, never
-overwritten. The token comes only from the variable `live.token_env` names and is never put in a
-message, a log line or a repr.
+overwritten. The token comes only from the variable `live.token_env` names (a connector made for
+reading: `live.read_token_env`'s, when given) and is never put in a message, a log line or a repr. A
+connector made for reading sends nothing but GETs. With RECONCILER_ALLOWED_HOSTS set, a `live.url` whose
+host is not listed is refused before anything is sent (DESIGN §6).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import logging
 import math
 import os
 import random
+import re
 import sys
 import threading
 import time
@@ -178,21 +181,83 @@ def base_url(env: str, live: Mapping[str, Any]) -> str:
         )
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ConnectorError(f"{env}: live.url {url} must be an https:// URL")
+    refuse_unlisted_host(env, parsed)
     return url.rstrip("/")
 
 
-def token_from_env(env: str, live: Mapping[str, Any]) -> str:
-    name = live.get("token_env")
+ALLOWED_HOSTS = "RECONCILER_ALLOWED_HOSTS"
+"""host[:port], comma-separated: when set, a token is sent to no other host (DESIGN §6)."""
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def refuse_unlisted_host(env: str, parsed: httpx.URL) -> None:
+    """Refuse a `live.url` whose host (and port, where the entry names one) RECONCILER_ALLOWED_HOSTS does
+    not list; nothing when the variable is unset or blank."""
+    entries = [entry.strip() for entry in os.environ.get(ALLOWED_HOSTS, "").split(",") if entry.strip()]
+    if not entries:
+        return
+    host, port = parsed.host.lower(), parsed.port or DEFAULT_PORTS.get(parsed.scheme)
+    for entry in entries:
+        want_host, want_port = allowed_entry(entry)
+        if want_host == host and want_port in (None, port):
+            return
+    shown = f"[{host}]" if ":" in host else host
+    raise ConnectorError(f"{env}: live.url's host {shown}:{port} is not in {ALLOWED_HOSTS} ({', '.join(entries)}); "
+                         "refused before sending anything")
+
+
+def allowed_entry(entry: str) -> tuple[str, int | None]:
+    """One RECONCILER_ALLOWED_HOSTS entry as (host, port or None): `host`, `host:port`, `[v6]`, `[v6]:port`."""
+    text = entry.lower()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") if rest else None
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, None
+    if not host or (port is not None and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536)):
+        raise ConnectorError(f"{ALLOWED_HOSTS}: {entry!r} is not host[:port]")
+    return host, int(port) if port is not None else None
+
+
+WRITE_KEY = "token_env"
+READ_KEY = "read_token_env"
+
+
+def token_key(live: Mapping[str, Any], *, writing: bool) -> str:
+    """Which `live` key names the token: `token_env` for every write; `read_token_env` for reads when given."""
+    return READ_KEY if not writing and live.get(READ_KEY) else WRITE_KEY
+
+
+def token_from_env(env: str, live: Mapping[str, Any], key: str = WRITE_KEY) -> str:
+    """The token in the variable `live[key]` names; a read-only connector never asks for the write token."""
+    name = live.get(key)
+    what = "read-only API token" if key == READ_KEY else "API token"
     if not isinstance(name, str) or not name:
-        raise ConnectorError(f"{env}: live.token_env is required for the http connector (the name of the "
-                             "environment variable holding the API token)")
+        raise ConnectorError(f"{env}: live.{key} is required for the http connector (the name of the "
+                             f"environment variable holding the {what})")
     token = os.environ.get(name)
     if not token:
-        raise ConnectorError(f"{env}: the environment variable {name} (live.token_env) is not set; "
-                             "set it to the API token")
+        raise ConnectorError(f"{env}: the environment variable {name} (live.{key}) is not set; "
+                             f"set it to the {what}")
     if any(c in token for c in "\r\n"):
         raise ConnectorError(f"{env}: the token in ${name} is not a valid header value")
     return token
+
+
+SHORT_TOKEN = 16
+"""A token shorter than this is redacted only where it stands alone, not inside another word."""
+
+
+def redact(text: str, token: str) -> str:
+    """`text` with `token` replaced by ***: everywhere for a long token; a short one only where no letter
+    or digit touches it, so an unrelated word that happens to contain it is left alone."""
+    if not token:
+        return text
+    if len(token) >= SHORT_TOKEN:
+        return text.replace(token, "***")
+    return re.sub(rf"(?<![A-Za-z0-9]){re.escape(token)}(?![A-Za-z0-9])", "***", text)
 
 
 # --- the connector --------------------------------------------------------------------------------
@@ -205,13 +270,17 @@ class HttpConnector(BaseConnector):
     capabilities = frozenset({"write", "lease", "activity", "merge"})
 
     def __init__(self, spec: EnvironmentSpec, root: Path | None = None, *, client: httpx.Client | None = None,
-                 policy: RetryPolicy | None = None) -> None:
+                 policy: RetryPolicy | None = None, writing: bool = True) -> None:
         live = spec.config.get("live") or {}
         self.spec = spec
         self.env = spec.name
+        self.writing = writing
+        """False: made for reading (plan, drift, status, report), with the read-only token where given;
+        it sends nothing but GETs."""
         self.base = base_url(self.env, live)
-        self.token_env = str(live.get("token_env"))
-        self.__token = token_from_env(self.env, live)
+        key = token_key(live, writing=writing)
+        self.token_env = str(live.get(key))
+        self.__token = token_from_env(self.env, live, key)
         self._client = client
         self.policy = policy or RetryPolicy.from_env()
         self.holder: str | None = None
@@ -335,6 +404,9 @@ class HttpConnector(BaseConnector):
                  expect: Sequence[int] = (200,)) -> httpx.Response:
         """Send one request (retried as the policy says) and return a response whose status is in
         `expect`; any other status becomes the error it means."""
+        if method != "GET" and not self.writing:
+            raise ConnectorError(f"{self.env}: {method} {kind} refused: this connector was made for reading "
+                                 f"(token from ${self.token_env}); a write needs the one from live.token_env")
         sent = {"Authorization": f"Bearer {self.__token}", "Accept": "application/json", **(headers or {})}
         content = None
         if body is not None:
@@ -441,7 +513,7 @@ class HttpConnector(BaseConnector):
 
     def _redact(self, text: str) -> str:
         """A server could echo the token back; it never reaches a message."""
-        return text.replace(self.__token, "***") if self.__token else text
+        return redact(text, self.__token)
 
 
 def _retried_errors() -> tuple[type[BaseException], ...]:

@@ -7,7 +7,7 @@ Flow: specs + live reads â†’ **build_plan** (effective desired state at `at`) â†
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -123,9 +123,17 @@ def resumed_because(
 
 
 def build_plan(
-    specs: Sequence[EnvironmentSpec], lives: Mapping[str, Mapping[str, Any]], at: datetime, revision: str | None
+    specs: Sequence[EnvironmentSpec], lives: Mapping[str, Mapping[str, Any]], at: datetime, revision: str | None,
+    *, warnings: Mapping[str, Sequence[str]] | None = None,
 ) -> Plan:
-    return Plan(at, tuple(plan_one(spec, lives.get(spec.name) or {}, at, revision) for spec in specs))
+    """Every environment's plan against its live side, each with its `warnings` (by name) if any."""
+    notes = warnings or {}
+    return Plan(at, tuple(_warned(plan_one(spec, lives.get(spec.name) or {}, at, revision), notes.get(spec.name))
+                          for spec in specs))
+
+
+def _warned(env_plan: EnvPlan, warnings: Sequence[str] | None) -> EnvPlan:
+    return replace(env_plan, warnings=(*env_plan.warnings, *warnings)) if warnings else env_plan
 
 
 def safety_problems(

@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.engine.reading import Faults, Lives
+from reconciler.engine.reading import Connect, Faults, Lives
 from reconciler.engine.reporter import Quiet, Reporter
 from reconciler.engine.selection import Selection
 from reconciler.model import EnvironmentSpec
 
 if TYPE_CHECKING:
     from reconciler.core.plan import Plan
+    from reconciler.engine.activity import Pushed
     from reconciler.repo import Repository
 
 
@@ -29,21 +30,22 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def default_connect(spec: EnvironmentSpec, root: Path) -> Any:
+def default_connect(spec: EnvironmentSpec, root: Path, *, writing: bool) -> Any:
     from reconciler.connectors import get_connector
 
-    return get_connector(spec, root)
+    return get_connector(spec, root, writing=writing)
 
 
 class Engine:
     """The use cases of one repository root."""
 
     def __init__(self, root: Path, *, out: Reporter | None = None, clock: Callable[[], datetime] | None = None,
-                 connect: Callable[[EnvironmentSpec, Path], Any] | None = None) -> None:
+                 connect: Connect | None = None) -> None:
         self.root = root
         self.out: Reporter = out or Quiet()
         self._clock = clock
-        self.connect = connect or default_connect
+        self.connect: Connect = connect or default_connect
+        """`connect(spec, root, writing=…)`: a reader (writing=False) or a writer's connector."""
 
     def now(self) -> datetime:
         return self._clock() if self._clock is not None else now()
@@ -72,14 +74,16 @@ class Engine:
         return select(self.root, envs, at_text, moment or self.now(), shard=shard, follow_links=follow_links,
                       note=self.out.note)
 
-    def read_all(self, specs: Sequence[EnvironmentSpec], parallel: int | None = None) -> tuple[Lives, Faults]:
-        """Each environment's checked live document, and the faults of those that could not be read."""
+    def read_all(self, specs: Sequence[EnvironmentSpec], parallel: int | None = None, *,
+                 writing: bool = False) -> tuple[Lives, Faults]:
+        """Each environment's checked live document, and the faults of those that could not be read; read
+        with the read-only tokens unless `writing` (an apply's own looks)."""
         from reconciler.engine.reading import read_all
 
-        return read_all(self.root, specs, parallel, self.out, self.connect)
+        return read_all(self.root, specs, parallel, self.out, self.connect, writing=writing)
 
     def read_lives(self, specs: Sequence[EnvironmentSpec], parallel: int | None = None) -> Lives:
-        """Every environment's live document, or the first environment's fault."""
+        """Every environment's live document (read-only), or the first environment's fault."""
         lives, faults = self.read_all(specs, parallel)
         for spec in specs:
             if spec.name in faults:
@@ -89,14 +93,13 @@ class Engine:
     # --- the use cases ----------------------------------------------------------------------
 
     def plan(self, envs: Sequence[str], *, at_text: str | None = None, shard: tuple[int, int] | None = None,
-             parallel: int | None = None) -> tuple[Plan, Faults]:
-        """The plan of every environment whose live side could be read, and the faults of the others."""
-        from reconciler.core.apply import build_plan
+             parallel: int | None = None, base: str | None = None) -> tuple[Plan, Faults]:
+        """The plan of every environment whose live side could be read, and the faults of the others. With
+        `base` (a git revision), environments whose `live:` differs from that revision's are planned
+        against it instead of being read (engine/planning.py)."""
+        from reconciler.engine.planning import plan
 
-        chosen = self.select(envs, at_text, shard=shard, follow_links=True)
-        lives, faults = self.read_all(chosen.specs, parallel)
-        readable = [spec for spec in chosen.specs if spec.name in lives]
-        return build_plan(readable, lives, chosen.at, self.revision()), faults
+        return plan(self, envs, at_text=at_text, shard=shard, parallel=parallel, base=base)
 
     def apply(self, envs: Sequence[str], **options: Any) -> int:
         from reconciler.engine.apply import apply
@@ -144,6 +147,12 @@ class Engine:
         from reconciler.engine.merge import merge
 
         return merge(self, env, **options)
+
+    def push_activity(self, remote: str) -> Pushed:
+        """Push `reconciler/activity` to `remote`, replaying this run's records when another run pushed first."""
+        from reconciler.engine.activity import push_activity
+
+        return push_activity(self, remote)
 
 
 __all__ = ["Engine", "Quiet", "Reporter", "Selection", "now"]

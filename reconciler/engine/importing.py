@@ -40,7 +40,7 @@ def import_env(engine: Engine, env: str) -> int:
         entry = {"kind": "import", "at": moment.isoformat(), "files": written, "outcome": "imported",
                  "actor": activity.actor(engine.root), "revision": revision}
         try:
-            engine.connect(spec, engine.root).append_activity(entry)
+            engine.connect(spec, engine.root, writing=True).append_activity(entry)
         except Exception as e:  # recording is best effort; the files are written
             out.note(f"{spec.name}: could not record the import on the activity log: {e}")
         _record_git(engine, spec.name, written, revision)

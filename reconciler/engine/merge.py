@@ -41,7 +41,7 @@ def merge(engine: Engine, env: str, *, term: str, types: Sequence[str] = MERGE_T
     record: dict[str, Any] = {"at": moment.isoformat(), "actor": actor, "revision": revision}
     mode = "pull and send updates" if send_updates else "pull only"
     subject = f"merge {env}: term {term} ({', '.join(ordered)})"
-    connector = engine.connect(spec, root)
+    connector = engine.connect(spec, root, writing=True)
     with Recorder(root, out.note) as records, connector.lock(lease_holder(actor), LEASE_TTL_S):
         check_live(env, connector.read())
         records.flush()

@@ -11,27 +11,36 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.engine.reporter import Reporter
 from reconciler.errors import LiveError, ReconcilerError
 from reconciler.model import EnvironmentSpec
 
-Connect = Callable[[EnvironmentSpec, Path], Any]
+
+class Connect(Protocol):
+    """How the engine makes an environment's connector: `writing` says what for. A reader (plan, drift,
+    status, report, import's read) uses the read-only token where one is given; every use that changes
+    live (apply, pause, resume, merge, import's adoption) uses the write token."""
+
+    def __call__(self, spec: EnvironmentSpec, root: Path, *, writing: bool) -> Any: ...
+
+
 Lives = dict[str, dict[str, Any]]
 Faults = dict[str, ReconcilerError]
 
 
 def read_all(root: Path, specs: Sequence[EnvironmentSpec], parallel: int | None, out: Reporter,
-             connect: Connect) -> tuple[Lives, Faults]:
-    """Every environment's checked live document, and the faults of those that could not be read."""
+             connect: Connect, *, writing: bool = False) -> tuple[Lives, Faults]:
+    """Every environment's checked live document, and the faults of those that could not be read (by
+    readers, unless `writing`: an apply's own looks use the token it writes with)."""
     if len(specs) > 1:
         out.note(f"reading live state of {len(specs)} environments")
     connectors: dict[str, Any] = {}
     faults: Faults = {}
     for spec in specs:
         try:
-            connectors[spec.name] = connect(spec, root)
+            connectors[spec.name] = connect(spec, root, writing=writing)
         except ReconcilerError as e:  # e.g. no token: this environment only
             faults[spec.name] = e
     lives = _read_batched(list(connectors.values()))
