@@ -5,7 +5,9 @@ commit of a YAML edit (pause, resume) made only on a clean tree and holding only
 The history of `environments/`: the commits that touched it and the blobs they changed, for
 `reconciler log`. The activity branch `reconciler/activity`: its records written straight into the
 object database and the branch moved without touching the work tree, the index or HEAD, and read
-back. What a record says and how its message and `<env>.log` line read is `reconciler.activity`'s.
+back (from `origin/reconciler/activity` when a fresh clone has no local branch); its push, which replays
+this run's records on the remote's when another run pushed first. What a record says and how its message
+and `<env>.log` line read is `reconciler.activity`'s.
 """
 
 from __future__ import annotations
@@ -126,8 +128,12 @@ def revision(root: Path) -> str | None:
 def with_tree_at(root: Path, rev: str, use: Callable[[Path], T]) -> T | None:
     """`use(folder)` on a temporary folder holding `environments/` as it stood at `rev` (the root may be
     a subfolder of the repository); None when git cannot say."""
-    prefix = (_git(root, "rev-parse", "--show-prefix") or b"").decode().strip()
-    archive = _git(root, "archive", "--format=tar", f"{rev.removesuffix(DIRTY)}:{prefix}environments")
+    place = _top_and_prefix(root)
+    if place is None:
+        return None
+    top, prefix = place
+    # run at the top: from a subfolder, git archive would also cut the tree down to that subfolder's path
+    archive = _git(top, "archive", "--format=tar", f"{rev.removesuffix(DIRTY)}:{prefix}environments")
     if archive is None:
         return None
     with tempfile.TemporaryDirectory(prefix="reconciler-rev-") as tmp:
@@ -136,6 +142,27 @@ def with_tree_at(root: Path, rev: str, use: Callable[[Path], T]) -> T | None:
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(target, filter="data")
         return use(Path(tmp))
+
+
+def _top_and_prefix(root: Path) -> tuple[Path, str] | None:
+    """The work tree's top-level folder and the root's path below it (`settings/`, or `` at the top)."""
+    out = _git(root, "rev-parse", "--show-toplevel", "--show-prefix", timeout=10)
+    lines = (out or b"").decode().split("\n")
+    if out is None or not lines[0].strip():
+        return None
+    return Path(lines[0].strip()), lines[1].strip() if len(lines) > 1 else ""
+
+
+def is_shallow(root: Path) -> bool:
+    """Whether the repository holding `root` is a shallow clone (its history is cut off)."""
+    return (_git(root, "rev-parse", "--is-shallow-repository", timeout=10) or b"").strip() == b"true"
+
+
+def refuse_shallow(root: Path, what: str) -> None:
+    """A GitError with the way out when the history is shallow: `what` says what it cannot tell then."""
+    if is_shallow(root):
+        raise GitError(f"this clone's history is shallow, so {what}: run `git fetch --unshallow` "
+                       "(GitHub Actions: actions/checkout with fetch-depth: 0)")
 
 
 # Around a YAML edit that is committed at once (pause, resume): before it, `require_clean` refuses a
@@ -401,7 +428,8 @@ def append(repo: Any, entries: Sequence[Entry]) -> list[str]:
     for attempt in range(ATTEMPTS):
         try:
             old = _tip(repo)
-            shas = _chain(repo, old, entries)
+            # the branch's first write starts from a remote-tracking tip, so its later push is a fast-forward
+            shas = _chain(repo, old or _remote_tip(repo), entries)
             _move_branch(repo, shas[-1], old)
             return shas
         except (git.GitCommandError, _Moved) as e:  # most often a concurrent record moved the tip: build on it
@@ -450,20 +478,38 @@ def _refuse_checked_out(repo: Any) -> None:
         raise GitError(f"the branch {BRANCH} is checked out; switch to another branch so it can be written")
 
 
-def _tip(repo: Any) -> str | None:
+def _tip(repo: Any, ref: str = REF) -> str | None:
     import git
 
     try:
-        return str(git.SymbolicReference.dereference_recursive(repo, REF))
+        return str(git.SymbolicReference.dereference_recursive(repo, ref))
     except (ValueError, OSError):  # no such branch yet
         return None
+
+
+def _read_tip(repo: Any) -> str | None:
+    """The tip the activity is read from: the local branch, else a remote-tracking one (a fresh clone has
+    only `origin/reconciler/activity`)."""
+    return _tip(repo) or _remote_tip(repo)
+
+
+def _remote_tip(repo: Any) -> str | None:
+    """The tip of `refs/remotes/*/reconciler/activity`, origin's first; refs loose or packed, read in-process."""
+    import git
+
+    try:
+        paths = [ref.path for ref in git.RemoteReference.iter_items(repo)]
+    except (ValueError, OSError):
+        return None
+    prefix, suffix = "refs/remotes/", f"/{BRANCH}"
+    names = sorted((p[len(prefix):-len(suffix)] for p in paths if p.startswith(prefix) and p.endswith(suffix)),
+                   key=lambda name: (name != "origin", name))
+    return next((tip for name in names if (tip := _tip(repo, f"{prefix}{name}{suffix}"))), None)
 
 
 def _chain(repo: Any, old: str | None, entries: Sequence[Entry]) -> list[str]:
     """Objects only, all written in-process (GitPython's object database): per entry a blob for
     `<env>.log`, a tree beside the other environments' files, and a commit on the one before."""
-    import git
-
     files = _tree_entries(repo, old)
     texts: dict[str, str] = {}
     parent = repo.commit(old) if old else None
@@ -475,17 +521,25 @@ def _chain(repo: Any, old: str | None, entries: Sequence[Entry]) -> list[str]:
             texts[name] = _blob_text(repo, files.get(name))
         texts[name] += log_line(entry)
         files[name] = ("100644", _store(repo, b"blob", texts[name].encode()))
-        listing = b"".join(f"{mode} {path}".encode() + b"\0" + sha for path, (mode, sha) in sorted(files.items()))
-        tree = git.Tree(repo, _store(repo, b"tree", listing))
         message = compose_message(environment=entry.environment, revision=entry.revision, outcome=entry.outcome,
                                   actor=entry.actor, ticket=entry.ticket, subject=entry.subject, body=entry.body)
-        parent = git.Commit.create_from_tree(
-            repo, tree, message, parent_commits=[parent] if parent else [], head=False,
-            author=_author(entry.actor), committer=committer,
-            author_date=_date_from_env("GIT_AUTHOR_DATE"), commit_date=_date_from_env("GIT_COMMITTER_DATE"),
-        )
+        parent = _commit_files(repo, files, message, parent, author=_author(entry.actor),
+                               author_date=_date_from_env("GIT_AUTHOR_DATE"), committer=committer)
         shas.append(parent.hexsha)
     return shas
+
+
+def _commit_files(repo: Any, files: dict[str, tuple[str, bytes]], message: str, parent: Any, *, author: Any,
+                  author_date: Any, committer: Any) -> Any:
+    """A commit of a tree holding `files` (top-level entries), on `parent` (None: a root commit)."""
+    import git
+
+    listing = b"".join(f"{mode} {path}".encode() + b"\0" + sha for path, (mode, sha) in sorted(files.items()))
+    tree = git.Tree(repo, _store(repo, b"tree", listing))
+    return git.Commit.create_from_tree(
+        repo, tree, message, parent_commits=[parent] if parent else [], head=False, author=author,
+        committer=committer, author_date=author_date, commit_date=_date_from_env("GIT_COMMITTER_DATE"),
+    )
 
 
 def _store(repo: Any, kind: bytes, data: bytes) -> bytes:
@@ -550,13 +604,15 @@ def _has_config_identity(repo: Any) -> bool:
 
 
 def read_records(root: Path, *, environment: str | None = None, since: datetime | None = None) -> list[ActivityRecord]:
-    """The activity branch's records, oldest first; [] when there is no branch or no repository."""
+    """The activity branch's records, oldest first (the local branch, else a remote-tracking one); [] when
+    there is no branch or no repository."""
     import git
 
     repo = open_repo(root)
-    if repo is None or _tip(repo) is None:
+    tip = None if repo is None else _read_tip(repo)
+    if repo is None or tip is None:
         return []
-    args = ["--format=" + _SEP + "%H%x00%aI%x00%B", REF]
+    args = ["--format=" + _SEP + "%H%x00%aI%x00%B", tip]
     if since is not None:
         args.insert(0, f"--since={since.isoformat()}")
     try:
@@ -581,8 +637,168 @@ def _chunks(out: str) -> Iterator[tuple[str, str, str]]:
             yield parts[0].strip(), parts[1].strip(), parts[2]
 
 
+# --- pushing the activity branch -------------------------------------------------------------
+# Two runs that record and push one after the other: the second's push is refused (not a fast-forward).
+# Its records are then replayed on the remote's tip, as commits with the same message, author and
+# author date, each tree the remote's with the record's `<env>.log` line appended; a line whose record
+# id the remote already holds is not written twice. The push is never forced.
+
+NETWORK_TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """This run's records re-created on another tip: the new tip, and how many were written or skipped."""
+
+    tip: str
+    written: int
+    skipped: int
+
+
+def local_activity_tip(repo: Any) -> str | None:
+    """The local branch's tip (None: there is no local branch)."""
+    return _tip(repo)
+
+
+def remote_activity_tip(repo: Any, remote: str) -> str | None:
+    """The remote's tip of the branch (None: it has none); a GitError naming the remote when it cannot
+    be reached."""
+    out = _network(repo, remote, "ls-remote", remote, REF).stdout.decode()
+    return next((line.split()[0] for line in out.splitlines() if line.endswith(f"\t{REF}")), None)
+
+
+def fetch_activity(repo: Any, remote: str) -> str:
+    """Fetch the remote's branch (into FETCH_HEAD; a named remote's tracking branch moves along, as git
+    does); the tip fetched."""
+    _network(repo, remote, "fetch", "--quiet", "--no-tags", remote, REF)
+    tip = (_git(_top(repo), "rev-parse", "--verify", "-q", "FETCH_HEAD^{commit}") or b"").decode().strip()
+    if not tip:
+        raise GitError(f"cannot fetch {BRANCH} from the remote {remote!r}")
+    return tip
+
+
+def commits_between(repo: Any, base: str | None, tip: str) -> int:
+    """How many commits `tip`'s history holds that `base`'s does not (all of them without a base)."""
+    out = _git(_top(repo), "rev-list", "--count", tip, *([f"^{base}"] if base else []))
+    return int((out or b"0").strip() or 0)
+
+
+def holds(repo: Any, ancestor: str, descendant: str) -> bool:
+    """Whether `descendant`'s history holds `ancestor`."""
+    return _git(_top(repo), "merge-base", "--is-ancestor", ancestor, descendant) is not None
+
+
+def _top(repo: Any) -> Path:
+    return Path(repo.working_tree_dir or repo.git_dir)
+
+
+def replay_activity(repo: Any, local: str, onto: str) -> Replayed:
+    """Re-create the commits of `local` that `onto` lacks, oldest first, on `onto`; the branch is not moved."""
+    import git
+
+    shas = repo.git.rev_list("--reverse", "--topo-order", "--no-merges", local, f"^{onto}").split()
+    files = _tree_entries(repo, onto)
+    texts: dict[str, str] = {}
+    parent = repo.commit(onto)
+    committer = _committer(repo)
+    written = skipped = 0
+    for sha in shas:
+        commit = repo.commit(sha)
+        added = _added_lines(repo, commit)
+        for name in added.keys() - texts.keys():
+            texts[name] = _blob_text(repo, files.get(name))
+        new = {name: [line for line in lines if not _written(texts[name], line)] for name, lines in added.items()}
+        if added and not any(new.values()):
+            skipped += 1  # the remote holds this record already
+            continue
+        for name, lines in new.items():
+            texts[name] += "".join(lines)
+            files[name] = ("100644", _store(repo, b"blob", texts[name].encode()))
+        author = git.Actor(commit.author.name, commit.author.email)
+        parent = _commit_files(repo, files, commit.message, parent, author=author,
+                               author_date=commit.authored_datetime, committer=committer)
+        written += 1
+    return Replayed(parent.hexsha, written, skipped)
+
+
+def _added_lines(repo: Any, commit: Any) -> dict[str, list[str]]:
+    """The lines a commit appended to each `<env>.log` (its record), against its first parent."""
+    parent = commit.parents[0].hexsha if commit.parents else None
+    before, after = _tree_entries(repo, parent), _tree_entries(repo, commit.hexsha)
+    added: dict[str, list[str]] = {}
+    for name, entry in after.items():
+        if not name.endswith(".log") or before.get(name) == entry:
+            continue
+        old, new = _blob_text(repo, before.get(name)), _blob_text(repo, entry)
+        if new.startswith(old):
+            added[name] = new[len(old):].splitlines(keepends=True)
+        else:  # not an append (edited by hand): the lines the parent lacks
+            had = set(old.splitlines(keepends=True))
+            added[name] = [line for line in new.splitlines(keepends=True) if line not in had]
+    return added
+
+
+def _written(text: str, line: str) -> bool:
+    """Whether `text` (an `<env>.log`) holds `line`'s record: its id (7th column), or, without one, the line."""
+    fields = line.rstrip("\n").split("\t")
+    if len(fields) < 7:
+        return line in text.splitlines(keepends=True)
+    return any(row.split("\t")[6:7] == [fields[6]] for row in text.splitlines())
+
+
+def move_activity(repo: Any, new: str, old: str) -> bool:
+    """Point the local branch at `new` if it still points at `old`; False when another writer moved it."""
+    _refuse_checked_out(repo)
+    try:
+        _move_branch(repo, new, old)
+    except _Moved:
+        return False
+    return True
+
+
+def push_activity(repo: Any, remote: str, sha: str) -> bool:
+    """Push `sha` to the remote's branch, as a fast-forward only; False when the remote refused it because
+    it moved meanwhile (another run pushed), a GitError for anything else."""
+    done = _network(repo, remote, "push", "--porcelain", remote, f"{sha}:{REF}", check=False)
+    if done.returncode == 0:
+        return True
+    # --porcelain: one `<flag>\t<from>:<to>\t<summary>` row per ref; `!` a refusal, `[rejected]` ours to retry
+    refused = [row for row in done.stdout.decode(errors="replace").splitlines() if row.startswith("!\t")]
+    if any("\t[rejected]" in row for row in refused):
+        return False
+    why = refused[0].split("\t")[-1] if refused else _reason(done.stderr)
+    raise GitError(f"the remote {remote!r} refused the push of {BRANCH}: {why}")
+
+
+def _network(repo: Any, remote: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    """`git ARGS` that talks to the remote: never prompts, bounded in time; a GitError naming the remote
+    when it cannot be reached."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    try:
+        done = subprocess.run(["git", *args], cwd=_top(repo), capture_output=True, stdin=subprocess.DEVNULL,
+                              env=env, timeout=NETWORK_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as e:
+        raise GitError(f"cannot reach the remote {remote!r}: no answer in {NETWORK_TIMEOUT_S} s") from e
+    except OSError as e:
+        raise GitError(f"cannot run git to reach the remote {remote!r}: {one_line(e)}") from e
+    if done.returncode != 0 and (check or not done.stdout.strip()):
+        raise GitError(f"cannot reach the remote {remote!r}: {_reason(done.stderr)}")
+    return done
+
+
+def _reason(stderr: bytes) -> str:
+    """git's own reason: its first `fatal:` or `error:` line, without the prefix."""
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    for line in lines:
+        for prefix in ("fatal:", "error:"):
+            if line.startswith(prefix):
+                return line.removeprefix(prefix).strip()
+    return lines[-1] if lines else "git failed"
+
+
 def has_applied(repo: Any, environment: str) -> bool:
-    """Whether the branch holds an apply of `environment` that reached live (its `<env>.log` says so)."""
+    """Whether the branch (the local one, else a remote-tracking one) holds an apply of `environment` that
+    reached live (its `<env>.log` says so)."""
     return any(line.split("\t")[1:2] == ["applied"] for line in _env_log(repo, environment))
 
 
@@ -592,6 +808,23 @@ def record_ids(repo: Any, environment: str) -> set[str]:
 
 
 def _env_log(repo: Any, environment: str) -> list[str]:
-    tip = _tip(repo)
+    tip = _read_tip(repo)
     text = _blob_text(repo, _tree_entries(repo, tip).get(f"{file_stem(environment)}.log")) if tip else ""
     return text.splitlines()
+
+
+def has_revision(root: Path, rev: str) -> bool | None:
+    """Whether HEAD's history holds `rev` (a `-dirty` one: the commit it was made on); None when git
+    cannot say (no HEAD, or a shallow clone that lacks the commit)."""
+    if _git(root, "rev-parse", "--verify", "-q", "HEAD^{commit}", timeout=10) is None:
+        return None
+    commit = rev.removesuffix(DIRTY)
+    if _git(root, "cat-file", "-e", f"{commit}^{{commit}}", timeout=10) is None:
+        return None if is_shallow(root) else False
+    return _git(root, "merge-base", "--is-ancestor", commit, "HEAD", timeout=10) is not None
+
+
+def current_branch(root: Path) -> str | None:
+    """The branch checked out at the root; None when detached or not a repository."""
+    out = (_git(root, "symbolic-ref", "--quiet", "--short", "HEAD", timeout=10) or b"").decode().strip()
+    return out or None

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("reconciler.cli.watch", "Reconcile continuously, acting at each window boundary on time."),
     "report": ("reconciler.cli.report", "Write a static HTML report of the environments."),
     "emulator": ("reconciler.cli.emulator", "Serve a local stand-in for the platform's admin API."),
+    "activity": ("reconciler.cli.activity", "Push the activity branch, replaying this run's records if needed."),
 }
 """Command name → (module, one-line help). `--help` lists commands from here without importing them."""
 

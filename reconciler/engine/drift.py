@@ -12,7 +12,7 @@ left out.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -52,11 +52,22 @@ def specs_at_applied_revisions(
         revision = applied.get("revision") if isinstance(applied, Mapping) else None
         if head and isinstance(revision, str) and revision and revision != head:
             wanted.setdefault(revision, []).append(spec.name)
+    _refuse_shallow(engine, wanted, head)
     found: dict[str, EnvironmentSpec] = {}
     for revision, names in wanted.items():
         then = engine.repository(revision)
         found.update({name: then.envs[name] for name in names if then is not None and name in then.envs})
     return found
+
+
+def _refuse_shallow(engine: Engine, revisions: Iterable[str], head: str | None) -> None:
+    """A shallow clone may lack an applied revision other than HEAD's commit: its YAML would then be
+    taken for the current one and a merged change reported as drift. Refused, with the way out."""
+    from reconciler import git
+
+    commit = (head or "").removesuffix(git.DIRTY)
+    if any(revision.removesuffix(git.DIRTY) != commit for revision in revisions):
+        git.refuse_shallow(engine.root, "drift cannot read the YAML live was applied from")
 
 
 def environment_drift(spec: EnvironmentSpec, live: Mapping[str, Any], *,

@@ -67,6 +67,7 @@ def log(engine: Engine, env: str | None, *, setting: str | None = None, since: s
     if repo is None:
         raise GitError(f"{root} is not in a git repository; `reconciler log` reads the history of environments/ "
                        "from git")
+    git.refuse_shallow(root, "log cannot tell what changed")
     history = _History(root, repo)
     history.run()
     if env is not None:
