@@ -69,7 +69,7 @@ def actor(root: Path) -> str:
         return env["RECONCILER_ACTOR"]
     if env.get("GITHUB_ACTIONS") == "true" and env.get("GITHUB_ACTOR"):
         return env["GITHUB_ACTOR"]
-    if _truthy(env.get("CI")):
+    if in_ci():
         for name in _CI_ACTOR_VARS:
             if env.get(name):
                 return env[name]
@@ -80,6 +80,11 @@ def actor(root: Path) -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def in_ci() -> bool:
+    """`CI` is set true, as every CI service sets it."""
+    return _truthy(os.environ.get("CI"))
 
 
 def _truthy(value: str | None) -> bool:

@@ -199,8 +199,9 @@ def test_the_whole_loop(rehearsal: Rehearsal) -> None:
     # --- 5. the Banner upgrade window opens: applying pauses production's merges, and says why
     assert run.plan_exit(T2, "production") == 2
     lines = run.apply(T2)
-    assert lines[0].startswith("production: applied 2 changes") and lines[1:] == ["sandbox: no changes",
-                                                                                 "staging: no changes"]
+    assert lines[0].startswith("production: applied 2 changes") and lines[1:] == [
+        "production: maintenance window banner-upgrade-2026-12 (SUP-1234) started 20:00, acted 20:30",  # late
+        "sandbox: no changes", "staging: no changes"]
     assert schedule(server, "production") == {"nightly": False, "realtime": False}
     assert schedule(server, "staging")["nightly"] is True  # only production has the window
     assert run.plan_exit(T2) == 0
@@ -209,8 +210,9 @@ def test_the_whole_loop(rehearsal: Rehearsal) -> None:
     # --- 6. the window closes: merges resume
     assert run.plan_exit(T3, "production") == 2
     lines = run.apply(T3)
-    assert lines[0].startswith("production: applied 2 changes") and lines[1:] == ["sandbox: no changes",
-                                                                                 "staging: no changes"]
+    assert lines[0].startswith("production: applied 2 changes") and lines[1:] == [
+        "production: maintenance window banner-upgrade-2026-12 (SUP-1234) ended 03:30, acted 03:45",  # late
+        "sandbox: no changes", "staging: no changes"]
     assert schedule(server, "production") == {"nightly": True, "realtime": True}
     assert run.plan_exit(T3) == 0
     assert run.drift("production") == (0, [])

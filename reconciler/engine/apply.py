@@ -66,6 +66,9 @@ class Run:
     records: Recorder
     saved: Plan | None = None
     saved_id: str | None = None
+    in_ci: bool = False
+    known_revisions: dict[str, bool | None] = field(default_factory=dict)
+    """Whether this checkout holds each revision live was applied from, asked of git once per revision."""
 
     @property
     def holder(self) -> str:
@@ -94,12 +97,24 @@ def apply(engine: Engine, envs: Sequence[str], *, plan_file: str | None = None, 
     if revision is not None and revision.endswith("-dirty"):
         engine.out.note(f"warning: environments/ has uncommitted changes; the apply is recorded as revision "
                         f"{revision[:12]}-dirty (commit first, so the activity log can name what was applied)")
+    if activity.in_ci():
+        _warn_embedded_in_ci(engine, specs)
     with Recorder(engine.root, engine.out.note) as records:
         records.flush()
         run = Run(engine, moment, revision, activity.actor(engine.root), force, message, ticket, records,
-                  saved, saved_id)
+                  saved, saved_id, activity.in_ci())
         results = _apply_each(run, specs, parallel)
     return _finish(engine, results)
+
+
+def _warn_embedded_in_ci(engine: Engine, specs: Sequence[EnvironmentSpec]) -> None:
+    from reconciler.connectors import connector_name
+
+    embedded = [spec.name for spec in specs if connector_name(spec) == "embedded"]
+    if embedded:
+        engine.out.note(f"warning: {', '.join(embedded)}: live is the embedded store (.reconciler/live.sqlite), "
+                        "which is not kept between CI runs: each run starts from an empty store; set live: in "
+                        "environment.yaml to the platform (docs/connectors.md)")
 
 
 def unprotected_refusal(specs: Sequence[EnvironmentSpec], yes: bool) -> None:
@@ -147,7 +162,7 @@ def _confirmed(engine: Engine, specs: Sequence[EnvironmentSpec], moment: datetim
 
     if yes or not engine.out.interactive:
         return True
-    lives, _ = engine.read_all(specs, parallel)
+    lives, _ = engine.read_all(specs, parallel, writing=True)
     plan = build_plan([s for s in specs if s.name in lives], lives, moment, engine.revision())
     if plan.is_empty:
         return True
@@ -185,7 +200,7 @@ def _already_settled(run: Run, specs: Sequence[EnvironmentSpec], parallel: int |
     if run.saved is not None:
         return {}
     specs = [spec for spec in specs if _reads_in_batches(run, spec)]
-    lives, _ = run.engine.read_all(specs, parallel)
+    lives, _ = run.engine.read_all(specs, parallel, writing=True)
     unsettled = run.records.unsettled()
     found = {}
     for spec in specs:
@@ -197,7 +212,7 @@ def _already_settled(run: Run, specs: Sequence[EnvironmentSpec], parallel: int |
 
 def _reads_in_batches(run: Run, spec: EnvironmentSpec) -> bool:
     try:
-        return "batched_read" in getattr(run.engine.connect(spec, run.engine.root), "capabilities", ())
+        return "batched_read" in getattr(run.engine.connect(spec, run.engine.root, writing=True), "capabilities", ())
     except ReconcilerError:  # no token, unknown connector: the pipeline reports it
         return False
 
@@ -230,7 +245,7 @@ def _finish(engine: Engine, results: Sequence[EnvResult]) -> int:
 def _pipeline(run: Run, spec: EnvironmentSpec) -> EnvResult:
     result = EnvResult(spec.name)
     try:
-        connector = run.engine.connect(spec, run.engine.root)
+        connector = run.engine.connect(spec, run.engine.root, writing=True)
         with connector.lock(run.holder, LEASE_TTL_S) as lease:
             if getattr(lease, "took_over", None):
                 result.notes.append(f"{spec.name}: took over the lease of {lease.took_over}, which no longer runs")
@@ -253,6 +268,11 @@ def _under_lease(run: Run, spec: EnvironmentSpec, connector: Any, result: EnvRes
         result.lines.append(f"{spec.name}: no changes")
         return
     refusals = _refusals(run, spec, env_plan, live)
+    elsewhere = _applied_elsewhere(run, spec, live)
+    if elsewhere and (run.force or not run.in_ci):
+        result.notes.append(f"warning: {elsewhere}")
+    elif elsewhere:
+        refusals.insert(0, f"{elsewhere} (in CI)")
     if refusals and not run.force:
         result.outcome = "refused"
         result.reason = f"{refusals[0]} (refused; rerun with --force if this is meant)"
@@ -260,6 +280,10 @@ def _under_lease(run: Run, spec: EnvironmentSpec, connector: Any, result: EnvRes
         result.notes += refusals[1:]
         return
     _apply_plan(run, connector, env_plan, plan_id, result)
+    if result.outcome == "applied":
+        from reconciler.core.lateness import late_boundaries
+
+        result.lines += [f"{spec.name}: {line}" for line in late_boundaries(spec, env_plan, live, run.moment)]
 
 
 def _plan_for(run: Run, spec: EnvironmentSpec, live: Mapping[str, Any]) -> tuple[EnvPlan, str]:
@@ -284,6 +308,29 @@ def _refusals(run: Run, spec: EnvironmentSpec, env_plan: EnvPlan, live: Mapping[
     from reconciler.core.apply import safety_problems
 
     return safety_problems(env_plan, spec, live, run.moment, applied_before=_applied_before(run, spec, live))
+
+
+def _applied_elsewhere(run: Run, spec: EnvironmentSpec, live: Mapping[str, Any]) -> str | None:
+    """Live was applied from a revision this checkout lacks (a pause from a laptop, not pushed): applying
+    from here would undo it (DESIGN §3 "Where live was applied from")."""
+    applied = live.get("applied")
+    revision = applied.get("revision") if isinstance(applied, Mapping) else None
+    if not isinstance(revision, str) or not revision or run.revision is None or revision == run.revision:
+        return None
+    if revision not in run.known_revisions:
+        from reconciler import git
+
+        run.known_revisions[revision] = git.has_revision(run.engine.root, revision)
+    held = run.known_revisions[revision]
+    if held:
+        return None
+    if held is None:
+        return (f"{spec.name}: this shallow clone cannot tell whether it holds revision {revision[:12]}, which "
+                "live was applied from: fetch the whole history (`git fetch --unshallow`; GitHub Actions: "
+                "actions/checkout with fetch-depth: 0)")
+    return (f"{spec.name}: live was applied from revision {revision[:12]}, which this checkout does not have "
+            "(applied from another clone and not pushed yet?): applying from here would undo it; fetch and "
+            "merge it first")
 
 
 def _applied_before(run: Run, spec: EnvironmentSpec, live: Mapping[str, Any]) -> bool:

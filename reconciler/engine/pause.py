@@ -174,8 +174,22 @@ def finish(engine: Engine, target: Target, changes: Any, done: str, message: tup
     else:
         out.emit("no commit was written (not a git repository)")
     _record(engine, target, outcome, subject, body, ticket)
-    # with --at the apply acts at that same instant: the pause's window is active then
-    engine.apply([env], yes=True, message=subject, ticket=ticket, moment=target.moment if target.fixed else None)
+    try:
+        # with --at the apply acts at that same instant: the pause's window is active then
+        engine.apply([env], yes=True, message=subject, ticket=ticket, moment=target.moment if target.fixed else None)
+    finally:
+        if target.tree is not None:
+            out.note(push_reminder(root, env))
+
+
+def push_reminder(root: Path, env: str) -> str:
+    """The commit is local: a scheduled reconcile applies from the forge's main, without it."""
+    from reconciler import git
+
+    branch = git.current_branch(root)
+    push = f"git push origin {branch}" if branch else "git push"
+    return (f"{env}: push this commit ({push}, or merge it through a pull request) before the next scheduled "
+            "reconcile: a run from a checkout without it undoes this change")
 
 
 def _check_written(root: Path, env: str, target: Target, old: Mapping[str, bytes | None]) -> None:
@@ -197,7 +211,7 @@ def _record(engine: Engine, target: Target, outcome: str, subject: str, body: st
     if ticket:
         entry["ticket"] = ticket
     try:
-        engine.connect(target.spec, root).append_activity(entry)
+        engine.connect(target.spec, root, writing=True).append_activity(entry)
     except Exception as e:  # the YAML is committed; the apply below still converges live
         note(f"{target.spec.name}: could not record the {entry['kind']} on the live activity log: {e}")
     try:
