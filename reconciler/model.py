@@ -87,6 +87,15 @@ class Problem:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}: {self.severity.value}[{self.rule}]: {self.message}"
 
+    def github(self, prefix: str = "") -> str:
+        """As a GitHub Actions workflow command, `::error file=…,line=…,col=…,title=RULE::message` (`::warning`
+        for a warning), which GitHub shows inline on the pull request's file. `prefix` is the root's path
+        below the repository's top (`settings/`), since GitHub places a file by its path in the repository."""
+        level = "error" if self.severity is Severity.ERROR else "warning"
+        properties = {"file": prefix + self.file, "line": str(self.line), "col": str(self.column), "title": self.rule}
+        shown = ",".join(f"{key}={_github_property(value)}" for key, value in properties.items())
+        return f"::{level} {shown}::{_github_data(self.message)}"
+
     @property
     def data(self) -> dict[str, Any]:
         return {
@@ -97,6 +106,18 @@ class Problem:
             "rule": self.rule,
             "message": self.message,
         }
+
+
+def _github_data(text: str) -> str:
+    """GitHub's escaping of a workflow command's message (actions/toolkit `escapeData`): a newline cannot
+    end the command early, nor start another one."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: str) -> str:
+    """GitHub's escaping of a property value (`escapeProperty`): the message's, and `:` and `,`, which end
+    the value."""
+    return _github_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 @dataclass(frozen=True)

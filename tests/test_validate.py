@@ -338,3 +338,146 @@ def test_every_secret_key_passes_the_quick_look(key: str) -> None:
     from reconciler.core.policy import _SECRET_KEY, _may_hold_a_secret
 
     assert _SECRET_KEY.search(key) and _may_hold_a_secret(json.dumps({key: "x"}))
+
+
+# --- --format github: GitHub workflow commands, shown inline on the pull request --------------------
+
+
+@pytest.mark.parametrize(("files", "strict", "expected", "code"), [
+    pytest.param({"sandbox/access.yaml": ACCESS_THREE_ADMINS}, False,
+                 ["::error file=environments/sandbox/access.yaml,line=6,col=38,title=admin-limit::"], 1,
+                 id="error"),
+    pytest.param({"sandbox/maintenance.yaml": WINDOWS_OVERLAP}, False,
+                 ["::warning file=environments/sandbox/maintenance.yaml,line=5,col=5,title=window-overlap::"], 0,
+                 id="warning"),
+    pytest.param({"sandbox/maintenance.yaml": WINDOWS_OVERLAP}, True,
+                 ["::error file=environments/sandbox/maintenance.yaml,line=5,col=5,title=window-overlap::"], 1,
+                 id="strict-warning"),
+    pytest.param({"sandbox/access.yaml": ACCESS_THREE_ADMINS, "sandbox/phases.yaml": PHASES_OVERLAP}, False,
+                 ["::error file=environments/sandbox/access.yaml,line=6,col=38,title=admin-limit::",
+                  "::error file=environments/sandbox/phases.yaml,line=5,col=38,title=phase-overlap::"], 1,
+                 id="two-errors"),
+    pytest.param({}, False, [], 0, id="valid"),
+])
+def test_github_format_is_one_workflow_command_per_problem(repo: Path, cli, files: dict[str, str], strict: bool,
+                                                           expected: list[str], code: int) -> None:
+    for rel, text in files.items():
+        write(repo, rel, text)
+    args = ["--root", str(repo), "validate", "sandbox", "--format", "github", *(["--strict"] if strict else [])]
+    result = cli(*args)
+    assert result.code == code, result.out + result.err
+    assert len(result.lines) == len(expected)
+    for line, start in zip(sorted(result.lines), expected, strict=True):
+        assert line.startswith(start), line
+        assert "\n" not in line and len(line) > len(start)  # the message follows, on the same line
+    text = cli("--root", str(repo), "validate", "sandbox", *(["--strict"] if strict else []))
+    assert text.code == code  # the same exit code as the text format
+    assert len(text.lines) == len(result.lines)
+
+
+def test_github_format_carries_the_same_message_as_text(repo: Path, cli) -> None:
+    write(repo, "sandbox/access.yaml", ACCESS_THREE_ADMINS)
+    text = cli("--root", str(repo), "validate", "sandbox").lines[0]
+    github = cli("--root", str(repo), "validate", "sandbox", "--format", "github").lines[0]
+    assert github.split("::", 2)[2] == text.split("]: ", 1)[1]
+
+
+@pytest.mark.parametrize(("message", "shown"), [
+    pytest.param("100% of terms", "100%25 of terms", id="percent"),
+    pytest.param("line one\nline two", "line one%0Aline two", id="newline"),
+    pytest.param("a\r\nb", "a%0D%0Ab", id="carriage-return"),
+    pytest.param("%0A already", "%250A already", id="escape-sequence-in-text"),
+    pytest.param("terms: 202710, 202720", "terms: 202710, 202720", id="colon-and-comma-kept-in-message"),
+])
+def test_github_format_escapes_the_message(message: str, shown: str) -> None:
+    from reconciler.model import Problem, Severity
+
+    problem = Problem("environments/a.yaml", 3, 7, Severity.ERROR, "schema", message)
+    assert problem.github() == f"::error file=environments/a.yaml,line=3,col=7,title=schema::{shown}"
+
+
+def test_github_format_escapes_the_properties() -> None:
+    """`:` and `,` end a property value, so a file or rule holding them is escaped (and %, CR, LF)."""
+    from reconciler.model import Problem, Severity
+
+    problem = Problem("environments/a:b,c%d.yaml", 1, 1, Severity.WARNING, "x,y:z", "m::n")
+    assert problem.github("top dir/") == (
+        "::warning file=top dir/environments/a%3Ab%2Cc%25d.yaml,line=1,col=1,title=x%2Cy%3Az::m::n")
+
+
+def test_github_format_paths_are_from_the_git_top_level(tmp_path: Path, repo: Path, cli) -> None:
+    """GitHub places an annotation by the file's path in the repository, not below the settings root."""
+    import shutil
+    import subprocess
+
+    top = tmp_path / "top"
+    settings = top / "settings"
+    settings.parent.mkdir()
+    shutil.copytree(repo, settings)
+    subprocess.run(["git", "init", "-q", str(top)], check=True)
+    write(settings, "sandbox/access.yaml", ACCESS_THREE_ADMINS)
+    result = cli("--root", str(settings), "validate", "sandbox", "--format", "github")
+    assert result.code == 1
+    assert result.lines[0].startswith("::error file=settings/environments/sandbox/access.yaml,line=6,col=38,")
+    write(repo, "sandbox/access.yaml", ACCESS_THREE_ADMINS)
+    outside = cli("--root", str(repo), "validate", "sandbox", "--format", "github")  # not in git: from the root
+    assert outside.lines[0].startswith("::error file=environments/sandbox/access.yaml,")
+
+
+# --- --require-live: CI stops early while every environment is on the embedded store ----------------
+
+
+def use_http(root: Path, env: str) -> None:
+    path = root / "environments" / env / "environment.yaml"
+    text = path.read_text(encoding="utf-8").replace(
+        "  connector: embedded\n",
+        "  connector: http\n  url: https://admin.example.edu/api/v1\n"
+        f"  token_env: RECONCILER_TOKEN_{env.upper()}\n  read_token_env: RECONCILER_READ_TOKEN_{env.upper()}\n")
+    assert text != path.read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+
+
+def test_require_live_exits_3_while_every_environment_is_embedded(repo: Path, cli) -> None:
+    result = cli("--root", str(repo), "validate", "--require-live")
+    assert result.code == 3
+    assert result.out == ""
+    last = result.err.strip().splitlines()[-1]
+    assert last.startswith("live is not configured: production, sandbox, staging are on the embedded store")
+    assert "live.connector" in last and "Set up on GitHub" in last
+    assert cli("--root", str(repo), "validate").code == 0  # without the option, the example is valid
+
+
+@pytest.mark.parametrize(("http", "selected", "code"), [
+    pytest.param(["sandbox"], [], 0, id="one-of-three-configured"),
+    pytest.param(["sandbox"], ["sandbox"], 0, id="the-selected-one-configured"),
+    pytest.param(["sandbox"], ["production"], 3, id="the-selected-one-embedded"),
+    pytest.param(["sandbox"], ["production", "staging"], 3, id="every-selected-one-embedded"),
+    pytest.param(["production", "staging", "sandbox"], [], 0, id="all-configured"),
+])
+def test_require_live_asks_of_the_selected_environments(repo: Path, cli, http: list[str], selected: list[str],
+                                                         code: int) -> None:
+    for env in http:
+        use_http(repo, env)
+    result = cli("--root", str(repo), "validate", *selected, "--require-live")
+    assert result.code == code, result.err
+    assert ("live is not configured" in result.err) is (code == 3)
+
+
+def test_require_live_reads_live_after_base_layering(repo: Path, cli) -> None:
+    """A `live:` given in `_base/` counts (a grep of the environment's own file would miss it)."""
+    write(repo, "_base/environment.yaml", HEADER + "kind: Environment\nlive:\n  connector: http\n"
+          "  url: https://admin.example.edu/api/v1\n  token_env: RECONCILER_TOKEN\n")
+    sandbox = repo / "environments" / "sandbox" / "environment.yaml"
+    sandbox.write_text(sandbox.read_text(encoding="utf-8").replace("live:\n  connector: embedded\n", ""),
+                       encoding="utf-8")
+    assert cli("--root", str(repo), "validate", "sandbox", "--require-live").code == 0
+    # production's own `connector: embedded` wins over _base/'s (mappings merge key by key)
+    assert cli("--root", str(repo), "validate", "production", "--require-live").code == 3
+
+
+def test_require_live_leaves_errors_their_exit_code(repo: Path, cli) -> None:
+    write(repo, "sandbox/access.yaml", ACCESS_THREE_ADMINS)
+    result = cli("--root", str(repo), "validate", "--require-live", "--format", "github")
+    assert result.code == 1
+    assert "live is not configured" not in result.err
+    assert result.lines[0].startswith("::error file=environments/sandbox/access.yaml")

@@ -80,8 +80,8 @@ def test_plan_runs_on_pull_requests_that_touch_environments() -> None:
     assert doc["permissions"] == {}
     assert doc["jobs"]["plan"]["permissions"] == {"contents": "read", "pull-requests": "write"}
     runs = [s.get("run", "") for s in steps(doc)]
-    assert any(r.strip() == "reconciler validate" for r in runs)
-    assert any("reconciler plan --format markdown --detailed-exitcode" in r for r in runs)
+    assert "reconciler validate --format github" in step(doc, "Validate")["run"]
+    assert any('reconciler plan --base "origin/$BASE_REF" --format markdown --detailed-exitcode' in r for r in runs)
     assert any('"$GITHUB_STEP_SUMMARY"' in r for r in runs)
     comment = step(doc, "Comment on the pull request")
     assert comment["uses"].startswith("actions/github-script@")
@@ -107,20 +107,31 @@ def test_apply_runs_one_at_a_time_per_environment_with_production_behind_review(
         assert checkout["uses"].startswith("actions/checkout@") and checkout["with"]["fetch-depth"] == 0
         runs = [s.get("run", "") for s in job["steps"]]
         assert any("reconciler apply" in r and "--yes" in r for r in runs)
-        assert any("git fetch origin reconciler/activity:reconciler/activity" in r for r in runs)
-        assert any("git push origin reconciler/activity" in r for r in runs)
+        assert "reconciler activity push origin" in runs
     assert doc["jobs"]["environments"]["permissions"] == {"contents": "read"}
+    assert "${{ needs.environments.outputs.configured == 'true'" in others["if"]
 
 
 def test_reconcile_runs_every_15_minutes_and_reports_drift_in_one_issue() -> None:
     doc = load("reconcile.yml")
     assert doc["on"]["schedule"] == [{"cron": "*/15 * * * *"}]
     assert "workflow_dispatch" in doc["on"]
-    assert doc["concurrency"]["group"] == "reconciler-reconcile-${{ github.repository }}"
-    assert doc["concurrency"]["cancel-in-progress"] is False
-    runs = [s.get("run", "") for s in steps(doc)]
-    assert any("reconciler drift --format json" in r for r in runs)
-    assert any(r.strip().startswith("reconciler apply --yes") for r in runs)
+    # No workflow-wide group: a production job waiting for its reviewer must not hold back the next
+    # runs' drift checks and the other environments' applies. One writer at a time per job instead.
+    assert "concurrency" not in doc
+    jobs = doc["jobs"]
+    assert [job["concurrency"]["group"] for job in jobs.values()] == [
+        "reconciler-reconcile-check", "reconciler-reconcile-others", "reconciler-reconcile-production"]
+    assert all(job["concurrency"]["cancel-in-progress"] is False for job in jobs.values())
+    check, others, production = jobs["check"], jobs["reconcile"], jobs["production"]
+    assert any("reconciler drift --format json" in s.get("run", "") for s in check["steps"])
+    # drift is looked for before any apply: both applying jobs wait for the check
+    assert others["needs"] == "check" and production["needs"] == ["check", "reconcile"]
+    assert 'reconciler apply "${names[@]}" --yes' in step({"jobs": {"j": others}}, "Apply")["run"]
+    assert step({"jobs": {"j": production}}, "Apply")["run"].startswith("reconciler apply production --yes")
+    assert "needs.check.outputs.production == 'true'" in production["if"]
+    assert "needs.check.result == 'success'" in production["if"]
+    assert check["permissions"] == {"contents": "read", "issues": "write"}
     issue = step(doc, "Open or update the drift issue")["run"]
     assert "gh issue list --label reconciler-drift --state open" in issue
     assert "gh issue edit" in issue and "gh issue create" in issue
@@ -285,3 +296,341 @@ def test_init_writes_workflows_that_install_the_version_that_wrote_them(tmp_path
         assert not BARE_INSTALL.search(text), name
         if "pip install" in text and "sis-reconciler==" in text:
             assert set(re.findall(r"sis-reconciler==([^\"'\s]+)", text)) == {"9.8.7"}, name
+
+
+# --- tokens: read-only on pull requests, production's write token only in `environment: production` --
+
+WRITE_TOKEN = re.compile(r"(?<![A-Z0-9_])RECONCILER_TOKEN_[A-Z0-9_]+")
+PRODUCTION_WRITE_TOKEN = re.compile(r"(?<![A-Z0-9_])RECONCILER_TOKEN_PRODUCTION(?![A-Z0-9_])")
+
+
+def jobs_of(name: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    yield from load(name)["jobs"].items()
+
+
+def environment_of(job: dict[str, Any]) -> str | None:
+    env = job.get("environment")
+    return env.get("name") if isinstance(env, dict) else env
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_job_holding_production_s_write_token_runs_in_the_production_environment(name: str) -> None:
+    """Its required reviewers gate the job, and only a job in the environment sees its secrets."""
+    for job_id, job in jobs_of(name):
+        text = yaml.safe_dump({"env": job.get("env"), "steps": job.get("steps")})  # the job's env and steps
+        if PRODUCTION_WRITE_TOKEN.search(text):
+            assert environment_of(job) == "production", f"{name}: job {job_id} holds production's write token"
+
+
+def test_production_s_write_token_is_held_by_the_applying_jobs_only() -> None:
+    """Not vacuous: the jobs that apply production hold the token, and no other job does."""
+    holders = {(name, job_id) for name in NAMES for job_id, job in jobs_of(name)
+               if PRODUCTION_WRITE_TOKEN.search(yaml.safe_dump({"env": job.get("env"), "steps": job.get("steps")}))}
+    assert holders == {("apply.yml", "production"), ("reconcile.yml", "production")}
+
+
+def test_plan_holds_read_only_tokens_and_plans_against_the_pull_request_s_base() -> None:
+    doc = load("plan.yml")
+    text = (WORKFLOWS / "plan.yml").read_text(encoding="utf-8")
+    assert not WRITE_TOKEN.search(text), "plan.yml names a write token"
+    secrets = re.findall(r"secrets\.([A-Z0-9_]+)", text)
+    assert secrets and all(re.fullmatch(r"RECONCILER_READ_TOKEN_[A-Z0-9_]+", s) for s in secrets), secrets
+    job = doc["jobs"]["plan"]
+    assert "environment" not in job
+    assert job["env"]["BASE_REF"] == "${{ github.base_ref }}"
+    checkout = job["steps"][0]
+    assert checkout["with"]["fetch-depth"] == 0  # the base branch is fetched with every other one
+    assert checkout["with"]["persist-credentials"] is False
+
+
+def test_the_plan_step_passes_the_base_branch(tmp_path: Path, bin_dir: Path) -> None:
+    stand_in(bin_dir, "reconciler", 'echo "$@" >> "$(dirname "$0")/../calls"; echo "**No changes.**"')
+    done = run_step(step(load("plan.yml"), "Plan")["run"], tmp_path, bin_dir, BASE_REF="release-2026")
+    assert done.returncode == 0, done.stderr
+    calls = (bin_dir.parent / "calls").read_text(encoding="utf-8").splitlines()
+    assert calls == ["plan --base origin/release-2026 --format markdown --detailed-exitcode"]
+
+
+@pytest.mark.parametrize("name", ["reconcile.yml"])
+def test_the_reconcile_check_reads_with_read_only_tokens(name: str) -> None:
+    check = load(name)["jobs"]["check"]
+    assert "environment" not in check
+    text = yaml.safe_dump(check)
+    assert not WRITE_TOKEN.search(text)
+    assert re.search(r"RECONCILER_READ_TOKEN_PRODUCTION: \$\{\{ secrets\.RECONCILER_READ_TOKEN_PRODUCTION \}\}", text)
+
+
+# --- installing: never the bare name ----------------------------------------------------------------
+
+PIP_INSTALL = re.compile(r"pip install(?P<args>[^\n|;&]*)")
+
+
+def installed_names(text: str) -> list[str]:
+    """What each `pip install` line of a workflow installs (its arguments less the options)."""
+    import shlex
+
+    return [arg for match in PIP_INSTALL.finditer(text) for arg in shlex.split(match["args"])
+            if not arg.startswith("-")]
+
+
+def test_pip_install_lines_are_read_as_meant() -> None:
+    assert installed_names('python -m pip install "sis-reconciler==1.0"\npip install -q reconciler') == [
+        "sis-reconciler==1.0", "reconciler"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_workflow_installs_the_bare_name(name: str) -> None:
+    """PyPI's `reconciler` is an unrelated project: install the checkout (`.`) or `sis-reconciler==…`."""
+    names = installed_names((WORKFLOWS / name).read_text(encoding="utf-8"))
+    assert names or name == "ci.yml"  # ci.yml installs through .ci/run in the project itself
+    for arg in names:
+        assert arg == "." or re.fullmatch(r"sis-reconciler==[0-9A-Za-z.+!-]+", arg), f"{name} installs {arg!r}"
+
+
+def test_init_s_pin_matches_every_install_line() -> None:
+    """`reconciler init` rewrites the version in each install line; a line its pattern misses keeps 0.2.0."""
+    from reconciler.cli.init import _PIN
+
+    for name in NAMES:
+        for arg in installed_names((WORKFLOWS / name).read_text(encoding="utf-8")):
+            assert arg == "." or _PIN.fullmatch(arg), f"{name}: init would not pin {arg!r}"
+
+
+# --- the activity branch: pushed by `reconciler activity push` ---------------------------------------
+
+
+def runs_of(job: dict[str, Any]) -> list[str]:
+    return [s.get("run", "") for s in job.get("steps", [])]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_push_steps_call_reconciler_activity_push(name: str) -> None:
+    text = (WORKFLOWS / name).read_text(encoding="utf-8")
+    assert not re.search(r"\bgit (push|rebase|worktree)\b", text), f"{name} pushes the activity branch by hand"
+    applying = 0
+    for job_id, job in jobs_of(name):
+        runs = runs_of(job)
+        if not any(re.search(r"^\s*reconciler (apply|pause|resume|merge|import)\b", r, re.MULTILINE) for r in runs):
+            continue
+        applying += 1
+        push = step({"jobs": {job_id: job}}, "Push the activity branch")
+        assert push["run"] == "reconciler activity push origin", f"{name}: {job_id}"
+        assert push["if"].startswith("${{ !cancelled()"), f"{name}: {job_id}: a failed apply is recorded too"
+        assert job["permissions"] == {"contents": "write"}, f"{name}: {job_id}"
+        checkout = job["steps"][0]
+        assert checkout["with"]["fetch-depth"] == 0 and checkout["with"].get("persist-credentials", True)
+    assert applying == {"apply.yml": 2, "reconcile.yml": 2}.get(name, 0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_jobs_that_read_history_fetch_all_of_it(name: str) -> None:
+    """log, drift, plan's `because` and apply's "where live was applied from" refuse or guess on a shallow clone."""
+    for job_id, job in jobs_of(name):
+        if any(re.search(r"\breconciler (apply|drift|log|plan)\b|\.ci/run", r) for r in runs_of(job)):
+            assert job["steps"][0]["with"]["fetch-depth"] == 0, f"{name}: {job_id} checks out a shallow clone"
+
+
+# --- live not configured: the jobs stop early, successfully, with a notice ---------------------------
+
+_REF = re.compile(r"\b(steps|needs)\.([\w-]+)\.(outputs\.([\w-]+)|result)\b")
+
+
+def evaluate(condition: str | None, steps_out: dict[str, dict[str, str]] | None = None,
+             needs: dict[str, dict[str, Any]] | None = None) -> bool:
+    """The `if:` expressions these workflows use, evaluated as GitHub does for a run that has not failed
+    and was not cancelled: ==, !=, &&, ||, !cancelled(), !failure(), steps.*.outputs.*, needs.*.outputs.*,
+    needs.*.result (a missing output is '')."""
+    if condition is None:
+        return True
+    text = condition.strip().removeprefix("${{").removesuffix("}}")
+
+    def value(match: re.Match[str]) -> str:
+        source = (steps_out or {}) if match[1] == "steps" else (needs or {})
+        entry = source.get(match[2], {})
+        if match[3] == "result":
+            return repr(entry.get("result", "success"))
+        return repr(entry.get("outputs", entry).get(match[4], ""))
+
+    text = _REF.sub(value, text)
+    text = text.replace("!cancelled()", "True").replace("!failure()", "True")
+    text = text.replace("&&", " and ").replace("||", " or ").replace("!=", " != ").replace("==", " == ")
+    assert re.fullmatch(r"(\s|True|and|or|==|!=|'[^']*'|\(|\))*", text), f"cannot evaluate {condition!r}"
+    return bool(eval(text, {"__builtins__": {}}))  # only literals and comparisons are left
+
+
+def test_the_if_evaluator_reads_what_it_is_given() -> None:
+    assert evaluate("${{ steps.live.outputs.configured == 'true' }}", {"live": {"configured": "true"}})
+    assert not evaluate("${{ steps.live.outputs.configured == 'true' }}", {})
+    assert not evaluate("${{ !cancelled() && needs.c.result == 'success' && needs.c.outputs.p == 'true' }}",
+                        needs={"c": {"result": "failure", "outputs": {"p": "true"}}})
+
+
+LIVE_CHECKS = [(name, job_id) for name in ("apply.yml", "reconcile.yml") for job_id, job in jobs_of(name)
+               if any(s.get("id") == "live" for s in job.get("steps", []))]
+
+
+def outputs_of(cwd: Path) -> dict[str, str]:
+    path = cwd / "output"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_the_live_checks_are_where_they_must_be() -> None:
+    assert set(LIVE_CHECKS) == {("apply.yml", "environments"), ("apply.yml", "apply"), ("reconcile.yml", "check")}
+
+
+@pytest.mark.parametrize(("name", "job_id"), LIVE_CHECKS)
+@pytest.mark.parametrize(("code", "configured"), [
+    pytest.param(3, "false", id="every-environment-embedded"),
+    pytest.param(0, "true", id="live-configured"),
+])
+def test_until_live_is_configured_the_jobs_stop_early_with_a_notice(name: str, job_id: str, code: int,
+                                                                    configured: str, tmp_path: Path,
+                                                                    bin_dir: Path) -> None:
+    stand_in(bin_dir, "reconciler", f'echo "$@" >> "$(dirname "$0")/../calls"; exit {code}')
+    job = load(name)["jobs"][job_id]
+    at = next(i for i, s in enumerate(job["steps"]) if s.get("id") == "live")
+    done = run_step(job["steps"][at]["run"], tmp_path, bin_dir, TARGET="staging")
+    assert done.returncode == 0, done.stderr  # stopping early is a success, not a red run
+    assert outputs_of(tmp_path) == {"configured": configured}
+    assert "--require-live" in (bin_dir.parent / "calls").read_text(encoding="utf-8")
+    notice = [line for line in done.stdout.splitlines() if line.startswith("::notice title=")]
+    if configured == "false":
+        assert len(notice) == 1 and "live is not configured" in notice[0]
+        assert "live.connector" in notice[0] and "Set up on GitHub" in notice[0]
+    else:
+        assert notice == []
+    later = job["steps"][at + 1:]
+    assert later, f"{name}: {job_id} has nothing after the check"
+    ran = [s.get("name", s.get("uses")) for s in later
+           if evaluate(s.get("if"), {"live": {"configured": configured}})]
+    if configured == "false":
+        assert ran == [], f"{name}: {job_id} goes on without live: {ran}"
+    else:
+        assert ran, f"{name}: {job_id} does nothing once live is configured"
+    if "configured" not in job.get("outputs", {}):
+        return  # a matrix job's own check: it stops only itself
+    # and no job that needs this one starts (production's would wait for its reviewer first)
+    outputs = {key: "" for key in job["outputs"]} | {"configured": configured}
+    if configured == "true":
+        outputs |= {"others": '["staging"]', "production": "true"}
+    for other_id, other in jobs_of(name):
+        needs = other.get("needs", [])
+        if job_id in ([needs] if isinstance(needs, str) else needs):
+            started = evaluate(other.get("if"), needs={job_id: {"outputs": outputs}})
+            assert started is (configured == "true"), f"{name}: {other_id}"
+
+
+def test_a_failed_live_check_fails_the_job(tmp_path: Path, bin_dir: Path) -> None:
+    stand_in(bin_dir, "reconciler", 'echo "environments/x/environment.yaml:1:1: error[yaml]: bad"; exit 1')
+    for name, job_id in LIVE_CHECKS:
+        job = load(name)["jobs"][job_id]
+        check = next(s for s in job["steps"] if s.get("id") == "live")
+        (tmp_path / "output").unlink(missing_ok=True)
+        done = run_step(check["run"], tmp_path, bin_dir, TARGET="staging")
+        assert done.returncode == 1 and outputs_of(tmp_path) == {}, f"{name}: {job_id}"
+
+
+def production_stand_in(bin_dir: Path, validate: int, plan: int, changed: tuple[str, ...] = ()) -> None:
+    """`reconciler` exiting `validate` and `plan`; the plan's JSON has one change in each of `changed`."""
+    envs = ", ".join(f'{{"name": "{name}", "changes": [{{"action": "add"}}]}}' for name in changed)
+    plan_json = f'{{"format_version": 1, "environments": [{envs}]}}'
+    stand_in(bin_dir, "reconciler", 'echo "$@" >> "$(dirname "$0")/../calls"\n'
+                                    f"case \"$1\" in validate) exit {validate};;\n"
+                                    f"  plan) echo '{plan_json}'; exit {plan};; esac\nexit 9")
+
+
+@pytest.mark.parametrize(("validate", "plan", "changed", "passes", "production", "notice"), [
+    pytest.param(3, 0, (), True, "false", True, id="production-embedded"),
+    pytest.param(0, 0, (), True, "false", False, id="nothing-to-do"),
+    pytest.param(0, 2, ("production", "sandbox"), True, "true", False, id="changes"),
+    pytest.param(0, 2, ("sandbox",), True, "false", False, id="only-a-linked-environment-changes"),
+    pytest.param(0, 1, (), False, None, False, id="plan-failed"),
+    pytest.param(1, 0, (), False, None, False, id="yaml-errors"),
+])
+def test_reconcile_asks_production_s_reviewers_only_when_production_has_something_to_do(
+        validate: int, plan: int, changed: tuple[str, ...], passes: bool, production: str | None, notice: bool,
+        tmp_path: Path, bin_dir: Path) -> None:
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (GitHub's runners have it)")
+    production_stand_in(bin_dir, validate, plan, changed)
+    (tmp_path / "environments" / "production").mkdir(parents=True)
+    done = run_step(step(load("reconcile.yml"), "Does production have something to do?")["run"], tmp_path, bin_dir)
+    assert (done.returncode == 0) is passes, done.stderr
+    assert outputs_of(tmp_path) == ({} if production is None else {"production": production})
+    assert ("::notice title=production's live is not configured::" in done.stdout) is notice
+    calls = (bin_dir.parent / "calls").read_text(encoding="utf-8").splitlines()
+    assert calls[0] == "validate production --require-live"
+    assert calls[1:] == ([] if validate else ["plan production --format json --detailed-exitcode"])
+
+
+def test_reconcile_without_a_production_folder_asks_nobody(tmp_path: Path, bin_dir: Path) -> None:
+    production_stand_in(bin_dir, 0, 2)
+    done = run_step(step(load("reconcile.yml"), "Does production have something to do?")["run"], tmp_path, bin_dir)
+    assert done.returncode == 0 and outputs_of(tmp_path) == {"production": "false"}
+    assert not (bin_dir.parent / "calls").exists()
+
+
+@pytest.mark.parametrize(("validate", "production"), [
+    pytest.param(0, "true", id="production-configured"),
+    pytest.param(3, "false", id="production-embedded"),
+])
+def test_apply_lists_production_only_when_its_live_is_configured(validate: int, production: str, tmp_path: Path,
+                                                                 bin_dir: Path) -> None:
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (GitHub's runners have it)")
+    production_stand_in(bin_dir, validate, 0)
+    for folder in ("_base", "production", "staging", "sandbox"):
+        (tmp_path / "environments" / folder).mkdir(parents=True)
+    done = run_step(step(load("apply.yml"), "List the environments")["run"], tmp_path, bin_dir)
+    assert done.returncode == 0, done.stderr
+    assert outputs_of(tmp_path) == {"others": '["sandbox","staging"]', "production": production}
+
+
+# --- validate's problems on the pull request ---------------------------------------------------------
+
+VALIDATE_STAND_IN = """echo "$@" >> "$(dirname "$0")/../calls"
+if [ "$2 $3" = "--format github" ]; then
+  echo "::error file=environments/sandbox/access.yaml,line=6,col=38,title=admin-limit::three admins"
+else
+  echo "environments/sandbox/access.yaml:6:38: error[admin-limit]: three admins"
+fi
+echo "3 environments: 1 error, 0 warnings" >&2
+exit {code}"""
+
+
+@pytest.mark.parametrize("code", [pytest.param(0, id="valid"), pytest.param(1, id="problems")])
+def test_validate_s_problems_go_into_the_pull_request_comment_and_fail_the_job(code: int, tmp_path: Path,
+                                                                               bin_dir: Path) -> None:
+    doc = load("plan.yml")
+    stand_in(bin_dir, "reconciler", VALIDATE_STAND_IN.format(code=code))
+    done = run_step(step(doc, "Validate")["run"], tmp_path, bin_dir)
+    assert done.returncode == code
+    assert "::error file=environments/sandbox/access.yaml,line=6,col=38,title=admin-limit::" in done.stdout
+    calls = (bin_dir.parent / "calls").read_text(encoding="utf-8").splitlines()
+    if code == 0:
+        assert calls == ["validate --format github"]
+        assert not (tmp_path / "plan.md").exists()
+        return
+    assert calls == ["validate --format github", "validate"]
+    comment = (tmp_path / "plan.md").read_text(encoding="utf-8")
+    assert "environments/sandbox/access.yaml:6:38: error[admin-limit]: three admins" in comment
+    assert "1 error" in comment and "::error" not in comment
+    assert comment in (tmp_path / "summary").read_text(encoding="utf-8")
+    # after the failed step, the plan is not made (no `if:` is success()) and the comment is still posted
+    order = [s.get("name") for s in doc["jobs"]["plan"]["steps"]]
+    assert order.index("Validate") < order.index("Plan") < order.index("Comment on the pull request")
+    assert "if" not in step(doc, "Plan")
+    assert step(doc, "Comment on the pull request")["if"].startswith("${{ !cancelled()")
+
+
+# --- CI: the oldest and the newest Python ------------------------------------------------------------
+
+
+def test_ci_runs_on_the_oldest_and_the_newest_python() -> None:
+    job = load("ci.yml")["jobs"]["test"]
+    pythons = job["strategy"]["matrix"]["python"]
+    assert pythons[0] == "3.11" and pythons[-1] == "3.13" and pythons == sorted(pythons, key=lambda v: int(v[2:]))
+    setup = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python@"))
+    assert setup["with"] == {"python-version": "${{ matrix.python }}", "allow-prereleases": False}
+    assert "bash .ci/run" in step(load("ci.yml"), "Test")["run"]
