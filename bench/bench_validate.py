@@ -1,6 +1,8 @@
-"""Validate a generated fleet shaped like the example: cold (empty cache) and warm.
+"""Validate a generated fleet shaped like the example: cold (empty cache) and warm; then one
+environment holding many maintenance windows (the checks that compare windows must stay O(n log n)).
 
-Usage: python3 bench/bench_validate.py [N]   (default 500 environments)
+Usage: python3 bench/bench_validate.py [N [W]]   (default 500 environments, 1000 windows)
+Targets on a 2-core machine: 500 environments cold <= 2.5 s, warm <= 0.5 s; 1,000 windows <= 1 s.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -34,8 +37,28 @@ def make_fleet(root: Path, count: int) -> None:
             text = src.read_text()
             for site in ("staging", "production"):
                 text = text.replace(f"site: {site}", f"site: {name}")
+            text = text.replace("source: production", "source: college-0000")  # a site of this fleet
             folder.joinpath(extra).write_text(text)
     shutil.copytree(PROJECT / "schemas", root / "schemas")
+
+
+def make_windows(root: Path, count: int, *, weekly_share: float = 0.4) -> None:
+    """One environment (the example's production) whose maintenance.yaml holds `count` windows: weekly
+    ones on distinct half-hour slots of the week, the rest one-off, a day apart."""
+    shutil.copytree(PROJECT / "environments", root / "environments")
+    shutil.copytree(PROJECT / "schemas", root / "schemas")
+    lines = ["apiVersion: reconciler/v1", "kind: MaintenanceWindows", "windows:"]
+    weekly = int(count * weekly_share)
+    days = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+    for i in range(weekly):
+        slot = i % (7 * 48)
+        day, half = days[slot // 48], slot % 48
+        lines.append(f"  - {{id: weekly-{i:04d}, reason: hosted, every: FREQ=WEEKLY;BYDAY={day}, "
+                     f'start: "{half // 2:02d}:{30 * (half % 2):02d}", duration: 20m}}')
+    for i in range(count - weekly):
+        day = (datetime(2027, 1, 1) + timedelta(days=i)).date().isoformat()
+        lines.append(f"  - {{id: once-{i:04d}, reason: upgrade, start: {day}T20:00, end: {day}T21:00}}")
+    (root / "environments" / "production" / "maintenance.yaml").write_text("\n".join(lines) + "\n")
 
 
 def run(root: Path, env: dict[str, str], *args: str) -> tuple[float, int]:
@@ -61,6 +84,15 @@ def main() -> None:
         help_time = min(timed_help(env) for _ in range(5))
         print(f"validate: {count} environments ({files} files): cold {cold:.2f} s, warm {warm:.2f} s (exit {code})")
         print(f"reconciler --help: {help_time * 1000:.0f} ms")
+    windows = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    for label, count, share in ((f"{windows} windows", windows, 0.4), ("600 weekly windows", 600, 1.0)):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            make_windows(root, count, weekly_share=share)
+            env = {**os.environ, "RECONCILER_CACHE_DIR": str(root / "cache"), "PYTHONPATH": str(PROJECT)}
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            seconds, code = run(root, env, "validate", "production")
+            print(f"validate: {label} in one environment: cold {seconds:.2f} s (exit {code})")
 
 
 def timed_help(env: dict[str, str]) -> float:

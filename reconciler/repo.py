@@ -6,9 +6,11 @@ The reading is here; the turning of bytes into documents is `core.load`, and the
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import stat
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,8 +21,8 @@ from typing import Any
 from reconciler import __version__
 from reconciler.cache import DocumentCache
 from reconciler.core import load
-from reconciler.core.policy import secret_problems
-from reconciler.core.yamlstrict import Parsed
+from reconciler.core.secrets import comment_secrets, redacted, secret_problems
+from reconciler.core.yamlstrict import MAX_BYTES, Parsed
 from reconciler.errors import RootNotFound, UsageError
 from reconciler.model import (
     BASE_FOLDER,
@@ -37,7 +39,15 @@ from reconciler.resources import load_schemas
 ENVIRONMENTS = "environments"
 _ENV_NAME = re.compile(ENV_NAME_PATTERN)
 _YAML_SUFFIXES = (".yaml", ".yml")
-CACHE_FORMAT = 5
+_IGNORED_PREFIXES = (".", "#", "~")
+"""Hidden files and editors' locks and backups (`.#phases.yaml`, `~$phases.yaml`) are none of ours; `#phases.yaml#`,
+`phases.yaml~` and `.phases.yaml.swp` do not end in .yaml and are skipped anyway. Any other *.yaml or *.yml
+name that is not a kind file is an "unknown file" (a misspelt `phase.yaml` must not pass unseen)."""
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+"""Control characters (C0, DEL, C1), line separators, bidi overrides, and bytes that are not UTF-8
+(decoded by the OS layer as lone surrogates): none of them may reach a terminal from a file name."""
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+CACHE_FORMAT = 6
 
 
 def find_root(explicit: str | Path | None, cwd: Path | None = None) -> Path:
@@ -95,7 +105,8 @@ def load_repository(root: Path, cache: DocumentCache | None = None) -> Repositor
     loader = _Loader(root, cache or DocumentCache())
     base = loader.read_folder(env_root / BASE_FOLDER) if (env_root / BASE_FOLDER).is_dir() else {}
     folders: list[Path] = []
-    for folder in sorted(p for p in env_root.iterdir() if p.is_dir() and p.name != BASE_FOLDER):
+    for folder in sorted(p for p in env_root.iterdir() if p.name != BASE_FOLDER and not p.name.startswith(".")
+                         and p.is_dir()):
         if _ENV_NAME.match(folder.name):
             folders.append(folder)
         else:
@@ -106,7 +117,8 @@ def load_repository(root: Path, cache: DocumentCache | None = None) -> Repositor
     hits.update(_build_misses(loader, base, files, keys, hits))
     for folder in folders:
         repo.folders.append(folder.name)
-        repo.doc_keys[folder.name] = tuple(k or "-" for k in keys[folder.name].values())
+        lost = loader.lost(folder)
+        repo.doc_keys[folder.name] = tuple("!" if kind in lost else k or "-" for kind, k in keys[folder.name].items())
         spec, problems = loader.environment(folder, base, files[folder.name], keys[folder.name], hits)
         repo.env_problems[folder.name] = problems
         if spec is not None:
@@ -114,7 +126,7 @@ def load_repository(root: Path, cache: DocumentCache | None = None) -> Repositor
     loader.cache.flush()
     for problem in loader.folder_problems:
         owner = problem.file.split("/")[1] if problem.file.count("/") >= 2 else ""
-        repo.env_problems.get(owner, repo.problems).append(problem)
+        repo.env_problems.get(owner, repo.problems).append(redacted(problem))
     return repo
 
 
@@ -128,7 +140,8 @@ def policy_problems(
 
     cache = cache or DocumentCache()
     hour = at.astimezone(UTC).strftime("%Y-%m-%dT%H")
-    keys = {name: _policy_key(repo, name, hour, references(repo.envs[name])) for name in names if name in repo.envs}
+    keys = {name: _policy_key(repo, name, hour, references(repo.envs[name], repo.envs))
+            for name in names if name in repo.envs}
     hits = cache.get_many(keys.values())
     found: dict[str, list[Problem]] = {}
     for name, key in keys.items():
@@ -136,7 +149,7 @@ def policy_problems(
         if entry is not None and isinstance(entry.get("problems"), list):
             found[name] = [_problem_from(p) for p in entry["problems"]]
             continue
-        found[name] = check(repo.envs[name], repo.envs, at)
+        found[name] = [redacted(p) for p in check(repo.envs[name], repo.envs, at)]
         cache.put(key, {"problems": [p.data for p in found[name]]})
     cache.flush()
     return found
@@ -151,9 +164,24 @@ def _policy_key(repo: Repository, name: str, hour: str, others: set[str]) -> str
 
 
 def _bad_folder(root: Path, folder: Path) -> Problem:
-    rel = folder.relative_to(root).as_posix()
+    rel = shown_name(folder.relative_to(root).as_posix())
     message = f"environment folder {folder.name!r} must be named like {ENV_NAME_PATTERN}"
     return Problem(rel, 1, 1, Severity.ERROR, "name-mismatch", message)
+
+
+def shown_name(name: str) -> str:
+    """A file name as one printable line: control characters escaped as `repr` does (`phases\\x1b.yaml`), a
+    byte that is not UTF-8 as `\\xff`, and a backslash doubled when anything was escaped."""
+    if not _UNSAFE_NAME.search(name):
+        return name
+    return re.sub(r"\\|" + _UNSAFE_NAME.pattern, _escaped, name)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    if 0xDC80 <= ord(char) <= 0xDCFF:  # os.fsdecode's stand-in for an undecodable byte
+        return f"\\x{ord(char) - 0xDC00:02x}"
+    return repr(char)[1:-1]
 
 
 class _Loader:
@@ -165,6 +193,11 @@ class _Loader:
         self._schemas: load.SchemaSet | None = None
         self._base_parsed: dict[str, Parsed | Problem] = {}
         self.folder_problems: list[Problem] = []
+        self.unreadable: set[str] = set()
+        """Kind files (relative paths) that are there but could not be read: their kinds are broken."""
+        self._real_root = Path(os.path.realpath(root))
+        self._linked = Path(os.path.realpath(root / ENVIRONMENTS)) != self._real_root / ENVIRONMENTS
+        """`environments/` itself is a link: every file under it is checked to stay inside the root."""
 
     @property
     def schemas(self) -> load.SchemaSet:
@@ -173,31 +206,66 @@ class _Loader:
         return self._schemas
 
     def read_folder(self, folder: Path) -> dict[str, tuple[str, bytes]]:
-        """File name → (path relative to the root, bytes), for the YAML files of one folder."""
+        """File name → (path relative to the root, bytes), for the kind files of one folder. A file that
+        cannot be read as one is a problem (its kind then counts as broken) and the run goes on."""
         found: dict[str, tuple[str, bytes]] = {}
         prefix = folder.relative_to(self.root).as_posix()
-        linked = folder.is_symlink()
-        with os.scandir(folder) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                if not entry.name.endswith(_YAML_SUFFIXES) or entry.is_dir():
-                    continue
-                rel = f"{prefix}/{entry.name}"
-                problem = self._check_file(Path(entry.path), rel, linked or entry.is_symlink())
-                if problem:
-                    self.folder_problems.append(problem)
-                    continue
-                with open(entry.path, "rb") as handle:
-                    found[entry.name] = (rel, handle.read())
+        linked = self._linked or folder.is_symlink()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            self.folder_problems.append(_file_problem(prefix, _why_unreadable(exc, link=False, what="folder")))
+            return found
+        for entry in entries:
+            rel = f"{prefix}/{entry.name}"
+            read = self._read_entry(entry, rel, linked)
+            if isinstance(read, Problem):
+                self.folder_problems.append(read)
+                if entry.name in FILE_KINDS:
+                    self.unreadable.add(rel)
+            elif read is not None:
+                found[entry.name] = (rel, read)
         return found
 
-    def _check_file(self, path: Path, rel: str, linked: bool) -> Problem | None:
-        if path.name not in FILE_KINDS:
+    def _read_entry(self, entry: os.DirEntry[str], rel: str, linked: bool) -> bytes | Problem | None:
+        """The bytes of a kind file, its problem, or None for a file that is none of ours."""
+        name = entry.name
+        if _UNSAFE_NAME.search(name):
+            message = "the file name has control characters (shown escaped); rename the file"
+            return Problem(shown_name(rel), 1, 1, Severity.ERROR, "yaml", message)
+        if name.startswith(_IGNORED_PREFIXES) or not name.endswith(_YAML_SUFFIXES):
+            return None
+        if name not in FILE_KINDS:
+            if _is_dir(entry):
+                return None
             known = ", ".join(FILE_KINDS)
-            message = f"unknown file {path.name!r}; an environment holds only: {known}"
+            message = f"unknown file {name!r}; an environment holds only: {known}"
             return Problem(rel, 1, 1, Severity.ERROR, "schema", message)
-        if linked and not path.resolve().is_relative_to(self.root.resolve()):
-            return Problem(rel, 1, 1, Severity.ERROR, "yaml", "the file links outside the root")
-        return None
+        return self._read_kind_file(entry, rel, linked)
+
+    def _read_kind_file(self, entry: os.DirEntry[str], rel: str, linked: bool) -> bytes | Problem:
+        """A regular file inside the root, or why not. A plain file costs no stat beyond the one on its open
+        descriptor; a link (or anything odd) is looked at before it is opened."""
+        link = entry.is_symlink()
+        if (linked or link) and not Path(os.path.realpath(entry.path)).is_relative_to(self._real_root):
+            return _file_problem(rel, "the file links outside the root")
+        if link or not entry.is_file(follow_symlinks=False):
+            try:
+                mode = entry.stat().st_mode
+            except OSError as exc:
+                return _file_problem(rel, _why_unreadable(exc, link=link))
+            if not stat.S_ISREG(mode):
+                return _file_problem(rel, f"not a regular file: it is {_kind_of(mode)}")
+        return _read_regular(entry.path, rel)
+
+    def lost(self, folder: Path) -> frozenset[Kind]:
+        """The kinds of an environment with a file that is there but could not be read (its own or `_base/`'s)."""
+        if not self.unreadable:
+            return frozenset()
+        rel = folder.relative_to(self.root).as_posix()
+        return frozenset(kind for kind in Kind if f"{rel}/{kind.filename}" in self.unreadable
+                         or f"{ENVIRONMENTS}/{BASE_FOLDER}/{kind.filename}" in self.unreadable)
 
     def environment(
         self,
@@ -210,7 +278,11 @@ class _Loader:
         docs: dict[Kind, Document] = {}
         problems: list[Problem] = []
         broken: set[Kind] = set()
+        lost = self.lost(folder)
         for kind, key in keys.items():
+            if kind in lost:
+                broken.add(kind)
+                continue
             if key is None:
                 continue
             entry = hits.get(key) or self.build(kind, base.get(kind.filename), files.get(kind.filename))
@@ -223,7 +295,8 @@ class _Loader:
             else:
                 broken.add(kind)
         if Kind.ENVIRONMENT not in docs:
-            if not any(p.rule in {"yaml", "schema"} and "environment.yaml" in p.file for p in problems):
+            if Kind.ENVIRONMENT not in lost and not any(
+                    p.rule in {"yaml", "schema"} and "environment.yaml" in p.file for p in problems):
                 rel = folder.relative_to(self.root).as_posix()
                 message = f"{rel}/environment.yaml is required"
                 problems.append(Problem(rel, 1, 1, Severity.ERROR, "schema", message))
@@ -248,16 +321,18 @@ class _Loader:
         parsed_base = self.parse_base(kind, base) if base else None
         parsed_own = self._parse(kind, *own) if own else None
         failed = [p for p in (parsed_base, parsed_own) if isinstance(p, Problem)]
-        if failed:
-            return {"doc": None, "problems": [p.data for p in failed]}
+        if failed:  # the comments are still read: a credential there is refused before the YAML is fixed
+            secrets = _comment_problems((base, own), [])
+            return {"doc": None, "problems": [redacted(p).data for p in failed], "secrets": [p.data for p in secrets]}
         assert parsed_own is None or isinstance(parsed_own, Parsed)
         assert parsed_base is None or isinstance(parsed_base, Parsed)
         merged = load.merge(parsed_base, parsed_own) if parsed_own else parsed_base
         assert merged is not None
         file = (own or base or ("", b""))[0]
         doc = Document(kind, file, merged.data, merged.marks, merged.key_marks)
-        problems = self.schemas.problems(doc)
-        secrets = secret_problems(doc)
+        problems = [redacted(p) for p in self.schemas.problems(doc)]
+        secrets = secret_problems(doc, self.schemas.free_keys[kind.schema_name])
+        secrets += _comment_problems((base, own), secrets)
         return {"doc": load.to_json(doc), "problems": [p.data for p in problems], "secrets": [p.data for p in secrets]}
 
     def parse_base(self, kind: Kind, base: tuple[str, bytes]) -> Parsed | Problem:
@@ -271,6 +346,77 @@ class _Loader:
         if isinstance(parsed, Problem):
             return parsed
         return load.check_header(parsed, rel, kind) or parsed
+
+
+def _comment_problems(parts: Sequence[tuple[str, bytes] | None], found: Sequence[Problem]) -> list[Problem]:
+    """Credentials in the comments of the files a document was read from, on lines not reported already."""
+    out: list[Problem] = []
+    for part in parts:
+        if part is not None:
+            rel, raw = part
+            out.extend(comment_secrets(raw, rel, frozenset(p.line for p in found if p.file == rel)))
+    return out
+
+
+def _read_regular(path: str, rel: str) -> bytes | Problem:
+    """A regular file's bytes, its size checked on the open descriptor before anything is read: never more
+    than 1 MiB is read, and a FIFO swapped in since the listing cannot block the open (O_NONBLOCK)."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        return _file_problem(rel, _why_unreadable(exc, link=False))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return _file_problem(rel, f"not a regular file: it is {_kind_of(info.st_mode)}")
+        if info.st_size > MAX_BYTES:
+            return _file_problem(rel, f"file is {info.st_size:,} bytes; the limit is 1 MiB")
+        return _read_upto(fd, info.st_size)
+    except OSError as exc:
+        return _file_problem(rel, _why_unreadable(exc, link=False))
+    finally:
+        os.close(fd)
+
+
+def _read_upto(fd: int, size: int) -> bytes:
+    """The `size` bytes fstat gave (one read, as a rule); a file that grew since is read as it was."""
+    data = os.read(fd, size) if size else b""
+    while 0 < len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _file_problem(rel: str, message: str) -> Problem:
+    return Problem(rel, 1, 1, Severity.ERROR, "yaml", message)
+
+
+_KINDS_OF_FILE = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _kind_of(mode: int) -> str:
+    return next((what for test, what in _KINDS_OF_FILE if test(mode)), "an unknown kind of file")
+
+
+def _why_unreadable(exc: OSError, *, link: bool, what: str = "file") -> str:
+    """Why a file (or folder) could not be read, in words, without its absolute path."""
+    if exc.errno == errno.ELOOP:
+        return "not a regular file: it is a symlink loop"
+    if exc.errno == errno.ENOENT:
+        return "not a regular file: it is a symlink to nothing (dangling)" if link else f"the {what} went away"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"the {what} cannot be read: permission denied"
+    return f"the {what} cannot be read: {exc.strerror or type(exc).__name__}"
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a looping link
+        return False
 
 
 PARALLEL_MISSES = 400

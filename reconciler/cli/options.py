@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +15,7 @@ import click
 
 if TYPE_CHECKING:
     from reconciler.engine import Engine
+    from reconciler.model import EnvironmentSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,6 +83,13 @@ def instant(option: str, text: str, tz: Any) -> datetime:
     from reconciler.engine.selection import instant as parse
 
     return parse(option, text, tz)
+
+
+def fleet_instant(option: str, text: str, specs: Sequence[EnvironmentSpec]) -> datetime:
+    """`--from T` and the like over several environments: refused without an offset when their zones differ."""
+    from reconciler.engine.selection import fleet_instant as parse
+
+    return parse(option, text, specs)
 
 
 def use_color() -> bool:

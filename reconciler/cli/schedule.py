@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.options import emit, fleet_options, format_option, instant, resolve_root, root_option
+from reconciler.cli.options import emit, fleet_instant, fleet_options, format_option, resolve_root, root_option
 from reconciler.errors import ConfigError, UsageError
 
 DEFAULT_SPAN = timedelta(days=30)
@@ -40,10 +40,11 @@ def run_schedule(root: Path, envs: Sequence[str], *, frm: str | None = None, to:
     from reconciler.core import calendar
     from reconciler.core.timeline import Timeline, get_zone
 
-    timelines = [Timeline.from_spec(spec) for spec in _valid_specs(root, envs, shard)]
+    specs = _valid_specs(root, envs, shard)
+    timelines = [Timeline.from_spec(spec) for spec in specs]
     zone = timelines[0].tz if timelines else get_zone("UTC")
-    start = instant("--from", frm, zone) if frm else (now or datetime.now(UTC)).astimezone(zone)
-    end = instant("--to", to, zone) if to else start + DEFAULT_SPAN
+    start = fleet_instant("--from", frm, specs) if frm else (now or datetime.now(UTC)).astimezone(zone)
+    end = fleet_instant("--to", to, specs) if to else start + DEFAULT_SPAN
     if end <= start:
         raise UsageError(f"--to {to} is not after --from {frm or 'now'}")
     if fmt == "ics":

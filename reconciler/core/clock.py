@@ -20,6 +20,14 @@ from reconciler.errors import ConfigError, TimeInputError
 _ZERO = timedelta(0)
 _NAIVE_EPOCH = datetime(2000, 1, 1)
 _EPOCH = _NAIVE_EPOCH.replace(tzinfo=UTC)
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+"""Years a date or time may fall in (DESIGN §2), as the schemas' date patterns also say: far enough
+from datetime's limits that a year of windows or a term's last day never overflows."""
+DURATION_PATTERN = r"(?=\d)(?:(\d{1,6})d)?(?:(\d{1,6})h)?(?:(\d{1,6})m)?"
+"""The one grammar of a duration (days, then hours, then minutes: `5h`, `90m`, `1h30m`, `2d`): the
+maintenance schema's `duration` pattern is this text between ^ and $ (a test holds them equal)."""
+MAX_DURATION = timedelta(days=366)
+_DURATION = re.compile(DURATION_PATTERN)
 
 
 def get_zone(name: str | tzinfo) -> tzinfo:
@@ -75,6 +83,7 @@ def parse_instant(text: str, tz: str | tzinfo, *, strict: bool = True) -> dateti
         raise TimeInputError(
             f"{value!r} is not an ISO 8601 time (e.g. 2026-12-05T22:00 or 2026-12-05T22:00-06:00)"
         ) from e
+    check_year(value, parsed.year)
     if parsed.tzinfo is not None:
         return parsed
     if strict:
@@ -84,9 +93,26 @@ def parse_instant(text: str, tz: str | tzinfo, *, strict: bool = True) -> dateti
 
 def _iso_date(value: str) -> date | None:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         return None
+    check_year(value, day.year)
+    return day
+
+
+def check_year(value: str, year: int) -> None:
+    """Refuse a time whose year is outside FIRST_YEAR..LAST_YEAR, naming `value`."""
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise TimeInputError(f"{value} is outside the years {FIRST_YEAR} to {LAST_YEAR}")
+
+
+def has_offset(text: str) -> bool:
+    """Whether a time typed as an option names its own offset (`Z`, `-06:00`): else it is wall-clock
+    time in some zone, and which zone is the caller's question."""
+    try:
+        return datetime.fromisoformat(text.strip()).tzinfo is not None
+    except ValueError:
+        return False
 
 
 def _refuse_gap_or_fold(value: str, naive: datetime, zone: tzinfo) -> None:
@@ -102,24 +128,16 @@ def _refuse_gap_or_fold(value: str, naive: datetime, zone: tzinfo) -> None:
         )
 
 
-_SHORT_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-
-
-_ISO_DURATION = re.compile(r"p(?:(\d+)w)?(?:(\d+)d)?(?:t(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?)?")
-
-
 def parse_duration(text: str) -> timedelta:
-    """`5h`, `90m`, `1h30m`, `2d` (or ISO 8601 `PT5H`) as exact time; `0h` is zero."""
-    value = str(text).strip().lower().replace(" ", "")
-    short = _SHORT_DURATION.fullmatch(value)
-    if value and short and any(short.groups()):
-        days, hours, minutes, seconds = (int(g or 0) for g in short.groups())
-        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    iso = _ISO_DURATION.fullmatch(value)
-    if iso and any(iso.groups()):
-        weeks, days, hours, minutes, seconds = (int(g or 0) for g in iso.groups())
-        return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
-    raise TimeInputError(f"{text!r} is not a duration (e.g. 5h, 90m, 1h30m, 2d)")
+    """`5h`, `90m`, `1h30m`, `2d` (DURATION_PATTERN) as exact time, at most MAX_DURATION; `0h` is zero."""
+    found = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    if found is None:
+        raise TimeInputError(f"{text!r} is not a duration (e.g. 5h, 90m, 1h30m, 2d)")
+    days, hours, minutes = (int(g or 0) for g in found.groups())
+    duration = timedelta(days=days, hours=hours, minutes=minutes)
+    if duration > MAX_DURATION:
+        raise TimeInputError(f"{text!r} is longer than {MAX_DURATION.days} days")
+    return duration
 
 
 def as_utc(at: datetime) -> datetime:

@@ -15,8 +15,13 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import Any
 
+from reconciler.core.secrets import REDACTED, free_key_paths, names_a_secret
 from reconciler.core.yamlstrict import DialectError, Parsed, parse
 from reconciler.model import API_VERSION, Document, Kind, Mark, Path_, Problem, Severity
+
+EDITOR_PATTERN = "x-editor-pattern"
+"""A schema's own `pattern`, kept beside the Python translation the validators run (they ignore unknown
+keywords), so a message shows the pattern as the schema file writes it."""
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _LOCAL_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:\d{2})?\Z")
@@ -131,6 +136,11 @@ class SchemaSet:
             for name, schema in self.schemas.items()
         }
 
+    @cached_property
+    def free_keys(self) -> dict[str, frozenset[Path_]]:
+        """Per schema, where the user names the keys (roles, permissions): no key there is a secret's name."""
+        return {name: free_key_paths(schema) for name, schema in self.schemas.items()}
+
     def warm_up(self) -> None:
         """Compile the fast validators now (before forking workers that would each compile them)."""
         self._fast  # noqa: B018
@@ -140,7 +150,8 @@ class SchemaSet:
         name = doc.kind.schema_name
         if self._is_valid_fast(name, doc.data):
             return []
-        return [_problem(doc, err) for err in self._validators[name].iter_errors(doc.data)]
+        free = self.free_keys[name]
+        return [_problem(doc, err, free) for err in self._validators[name].iter_errors(doc.data)]
 
     def _is_valid_fast(self, name: str, data: Any) -> bool:
         import fastjsonschema
@@ -163,8 +174,9 @@ def dotted(path: Iterable[str | int]) -> str:
     return text or "(document)"
 
 
-def _problem(doc: Document, err: Any) -> Problem:
+def _problem(doc: Document, err: Any, free: frozenset[Path_] = frozenset()) -> Problem:
     path: Path_ = tuple(err.absolute_path)
+    secret = names_a_secret(path, free)
     where = dotted(path)
     if err.validator == "additionalProperties":
         extra = _extra_keys(err)
@@ -174,14 +186,29 @@ def _problem(doc: Document, err: Any) -> Problem:
         names = ", ".join(repr(k) for k in extra)
         return Problem.at(mark, Severity.ERROR, "schema", f"{where}: unknown key {names}{hint}")
     if err.validator == "type" and isinstance(err.instance, str) and err.validator_value == "boolean":
-        message = f"{where}: {err.instance!r} is not a boolean; write true or false"
+        message = f"{where}: {_shown(err.instance, secret)} is not a boolean; write true or false"
         return Problem.at(doc.mark_of(path), Severity.ERROR, "schema", message)
     if err.validator == "not" and "description" in err.schema:
         return Problem.at(doc.mark_of(path), Severity.ERROR, "schema", f"{where}: {err.schema['description']}")
     if err.validator == "format":
-        message = f"{where}: {err.instance!r} is not a valid {err.validator_value}"
+        message = f"{where}: {_shown(err.instance, secret)} is not a valid {err.validator_value}"
         return Problem.at(doc.mark_of(path), Severity.ERROR, "schema", message)
-    return Problem.at(doc.mark_of(path), Severity.ERROR, "schema", f"{where}: {err.message}")
+    if err.validator == "pattern" and isinstance(err.schema.get(EDITOR_PATTERN), str):
+        message = f"{_shown(err.instance, secret)} does not match {err.schema[EDITOR_PATTERN]!r}"
+    else:
+        message = err.message.replace(repr(err.instance), _shown(err.instance, secret), 1)
+    return Problem.at(doc.mark_of(path), Severity.ERROR, "schema", f"{where}: {message}")
+
+
+def _shown(value: Any, secret: bool) -> str:
+    """A value as a message shows it: never the value of a key named like a secret (`token_env` holds a
+    variable's name, unless a token was pasted there), nor the insides of a mapping or list (the
+    credential shapes anywhere else are redacted by the loader, `secrets.redacted`)."""
+    if secret:
+        return repr(REDACTED)
+    if isinstance(value, (dict, list)) and value:
+        return "a mapping" if isinstance(value, dict) else "a list"
+    return repr(value)
 
 
 def _extra_keys(err: Any) -> list[str]:

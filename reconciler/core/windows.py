@@ -18,7 +18,15 @@ from typing import Any
 
 from dateutil.rrule import rrule, rruleset, rrulestr
 
-from reconciler.core.clock import get_zone, local_midnight, parse_duration, required, to_utc, yaml_instant
+from reconciler.core.clock import (
+    check_year,
+    get_zone,
+    local_midnight,
+    parse_duration,
+    required,
+    to_utc,
+    yaml_instant,
+)
 from reconciler.errors import ConfigError
 from reconciler.model import SCHEDULES
 
@@ -28,6 +36,9 @@ _WEEK = timedelta(days=7)
 _NAIVE_EPOCH = datetime(2000, 1, 1)
 _EPOCH = _NAIVE_EPOCH.replace(tzinfo=UTC)
 _SLACK = timedelta(days=1)  # more than any UTC-offset change, for local-to-UTC range guesses
+# dateutil walks to year 9999 looking for an occurrence of a rule that has none (FREQ=DAILY;BYMONTH=2;
+# BYMONTHDAY=30 takes seconds): a rule is first tried from here, where that walk is 30 years long.
+_PROBE_START = datetime(9970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -112,9 +123,14 @@ def window_from_data(data: Mapping[str, Any], default_tz: tzinfo) -> Window:
     return Window(**common, recurrence=recurrence, duration=duration, until=until)
 
 
+def rule_parts(rule: str) -> dict[str, str]:
+    """The parts of a rule as `Recurrence.rule` holds it (checked already): FREQ=WEEKLY;BYDAY=SU."""
+    return dict(item.split("=", 1) for item in rule.split(";"))
+
+
 def _rule_parts(text: str) -> dict[str, str]:
     body = text.strip()
-    if body.upper().startswith("RRULE:"):
+    if body.upper().startswith("RRULE:"):  # as calendars write it (RFC 5545's content line)
         body = body[len("RRULE:") :]
     parts: dict[str, str] = {}
     for item in filter(None, body.split(";")):
@@ -136,6 +152,10 @@ def _check_rule(rule: str, text: str) -> None:
         rrulestr(rule, dtstart=datetime(2000, 1, 1))
     except (ValueError, TypeError, KeyError, IndexError) as e:
         raise ConfigError(f"every {text!r} is not an RRULE: {e}") from e
+    # COUNT and INTERVAL only thin a rule out; without them, whether any day matches is the question.
+    loose = ";".join(f"{k}={v}" for k, v in rule_parts(rule).items() if k not in ("COUNT", "INTERVAL"))
+    if next(iter(rrulestr(loose, dtstart=_PROBE_START)), None) is None:
+        raise ConfigError(f"every {text!r} never occurs (no date matches all of its parts)")
 
 
 _PINS = ("BYMONTHDAY", "BYDAY", "BYYEARDAY", "BYWEEKNO")
@@ -166,6 +186,8 @@ def _recurring_start(value: Any) -> tuple[time, date | None]:
         raise ConfigError(f"start {text!r} is not a time of day like 04:00") from e
     if start.tzinfo is not None or (parsed is not None and parsed.tzinfo is not None):
         raise ConfigError(f"start {text!r} of a recurring window takes no offset; set timezone")
+    if parsed is not None:
+        check_year(f"start {text!r}", parsed.year)
     return start, parsed.date() if parsed else None
 
 
@@ -178,6 +200,7 @@ def _until(value: str | None, tz: tzinfo) -> datetime | None:
             parsed = datetime.strptime(value, fmt)
         except ValueError:
             continue
+        check_year(f"UNTIL={value}", parsed.year)
         if kind == "date":
             return local_midnight(parsed.date() + timedelta(days=1), tz) - _TICK
         return parsed.replace(tzinfo=UTC) if kind == "utc" else to_utc(parsed, tz)
@@ -210,13 +233,26 @@ def _year_starts(rec: Recurrence, year: int) -> tuple[datetime, ...]:
     return tuple(d for d in rule.between(first, after, inc=True) if d < after)
 
 
+def year_starts(rec: Recurrence, year: int) -> tuple[datetime, ...]:
+    """Wall-clock starts of `rec` in one calendar year, sorted (cached; for rules that do not flood)."""
+    return _year_starts(rec, year)
+
+
+def starts_after(rec: Recurrence, lo: datetime) -> Iterator[datetime]:
+    """Wall-clock starts at or after `lo`, drawn one at a time: a rule that floods is never expanded."""
+    if rec.anchor is not None:
+        return iter(_anchored_rule(rec).xafter(lo, inc=True))
+    dtstart = datetime.combine(lo.date() - timedelta(days=1), rec.start_time)
+    return iter(rrulestr(rec.rule, dtstart=dtstart).xafter(lo, inc=True))
+
+
 def _simple_year(rec: Recurrence, year: int) -> tuple[datetime, ...] | None:
     """DAILY, or WEEKLY on plain weekdays, without COUNT or INTERVAL: ten times faster by hand.
 
     dateutil spends ~9 µs an occurrence; a fleet of weekly windows is almost all this shape.
     A property test holds this equal to dateutil.
     """
-    parts = dict(item.split("=", 1) for item in rec.rule.split(";"))
+    parts = rule_parts(rec.rule)
     freq, days = parts.pop("FREQ"), parts.pop("BYDAY", None)
     parts.pop("WKST", None)
     if parts or freq not in ("DAILY", "WEEKLY"):

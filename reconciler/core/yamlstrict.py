@@ -1,15 +1,20 @@
 """Text → plain data under the strict dialect of DESIGN §2, with the mark of every value.
 
 YAML 1.1 turns `NO` into false and `04:00` into 240; here scalars resolve as in the
-YAML 1.2 core schema and everything else stays a string for the schema to check. Anchors,
-aliases, tags, duplicate keys, several documents, deep nesting and big files are refused.
+YAML 1.2 core schema and everything else stays a string for the schema to check (so do
+`.nan`, `.inf` and numbers too big for a float: no rule can compare them). Anchors,
+aliases, tags (the bare `!` too), duplicate keys, several documents, deep nesting and big
+files are refused. Only LF and CR break lines, as in YAML 1.2: NEL, LS and PS (which the
+YAML 1.1 parser would break on) are plain characters, in comments and in values.
 We build the tree from the parser's events (C parser where present) because the composer
 would silently expand aliases before we could refuse them.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +49,10 @@ _INT = re.compile(r"[-+]?[0-9]+\Z")
 _OCT = re.compile(r"0o[0-7]+\Z")
 _HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
-_INF = re.compile(r"[-+]?\.(inf|Inf|INF)\Z")
-_NAN = re.compile(r"\.(nan|NaN|NAN)\Z")
+_MAX_DIGITS = 4300  # Python's limit for int(text); a longer run of digits stays a string
+# YAML 1.1 line breaks that YAML 1.2 reads as ordinary characters; see `_hide_breaks`.
+_OLD_BREAKS = "\x85\u2028\u2029"
+_PRIVATE_USE = range(0xF0000, 0xF0100)  # stand-ins for them, taken from a plane editors leave alone
 
 
 class DialectError(Exception):
@@ -72,6 +79,8 @@ def resolve_plain(text: str) -> Any:
         return True
     if text in _FALSES:
         return False
+    if len(text) > _MAX_DIGITS:
+        return text
     if _INT.match(text):
         return int(text)
     if _OCT.match(text):
@@ -79,11 +88,8 @@ def resolve_plain(text: str) -> Any:
     if _HEX.match(text):
         return int(text[2:], 16)
     if _FLOAT.match(text) and any(ch.isdigit() for ch in text):
-        return float(text)
-    if _INF.match(text):
-        return float("-inf") if text.startswith("-") else float("inf")
-    if _NAN.match(text):
-        return float("nan")
+        number = float(text)
+        return number if math.isfinite(number) else text
     return text
 
 
@@ -106,7 +112,37 @@ def decode(raw: bytes, file: str) -> str:
 def parse(raw: bytes, file: str) -> Parsed:
     """Parse one strict-dialect document; raise DialectError at the first violation."""
     _pyyaml()
-    text = decode(raw, file)
+    text, stand_ins = _hide_breaks(decode(raw, file))
+    parsed = _parse_text(text, file)
+    return _restore_breaks(parsed, stand_ins) if stand_ins else parsed
+
+
+def _hide_breaks(text: str) -> tuple[str, dict[int, int]]:
+    """Swap NEL, LS and PS for private-use characters the text does not hold, so the YAML 1.1 parser
+    sees no line break where YAML 1.2 has none (a column stays a column: one character for one)."""
+    found = [ch for ch in _OLD_BREAKS if ch in text]
+    if not found:
+        return text, {}
+    free = (chr(c) for c in _PRIVATE_USE if chr(c) not in text and f"{c:x}" not in text.lower())
+    swap = {ord(ch): ord(next(free)) for ch in found}
+    return text.translate(swap), {new: old for old, new in swap.items()}
+
+
+def _restore_breaks(parsed: Parsed, table: dict[int, int]) -> Parsed:
+    def back(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.translate(table)
+        if isinstance(value, Mapping):
+            return {back(k): back(v) for k, v in value.items()}
+        return [back(v) for v in value] if isinstance(value, list) else value
+
+    def paths(marks: dict[Path_, Mark]) -> dict[Path_, Mark]:
+        return {tuple(back(part) for part in path): mark for path, mark in marks.items()}
+
+    return Parsed(back(parsed.data), paths(parsed.marks), paths(parsed.key_marks))
+
+
+def _parse_text(text: str, file: str) -> Parsed:
     if not _MAY_HOLD_REFUSED.search(text):
         return _parse_composed(text, file)
     builder = _Builder(file)
@@ -213,13 +249,14 @@ class _Builder:
     def _fail(self, event: Any, message: str) -> None:
         raise DialectError(_mark(self.file, event.start_mark), message)
 
-    def _check_tag(self, event: Any, implicit: bool) -> None:
-        if event.tag is not None and not implicit:
+    def _check_tag(self, event: Any) -> None:
+        # An untagged node has no tag at all; the bare `!` comes as the tag "!" on a plain scalar.
+        if event.tag is not None:
             self._fail(event, f"tags are not allowed ({event.tag})")
 
     def _scalar(self, event: Any) -> None:
         plain = bool(event.implicit[0])
-        self._check_tag(event, plain or bool(event.implicit[1]))
+        self._check_tag(event)
         if self.stack and isinstance(self.stack[-1][0], dict) and self.stack[-1][2] is None:
             self._key(event)
             return
@@ -235,7 +272,7 @@ class _Builder:
         self.key_marks[(*path, key)] = _mark(self.file, event.start_mark)
 
     def _start(self, event: Any) -> None:
-        self._check_tag(event, bool(event.implicit))
+        self._check_tag(event)
         if len(self.stack) >= MAX_DEPTH:
             self._fail(event, f"nesting deeper than {MAX_DEPTH} levels")
         if self.stack and isinstance(self.stack[-1][0], dict) and self.stack[-1][2] is None:

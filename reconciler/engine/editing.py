@@ -8,7 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.engine.selection import instant
+from reconciler.engine.selection import fleet_instant
 from reconciler.errors import UsageError
 from reconciler.model import BASE_FOLDER, Kind
 
@@ -108,9 +108,9 @@ def ended_by_file(repo: Repository, at_text: str | None, moment: datetime) -> di
 
     base = f"environments/{BASE_FOLDER}/{Kind.MERGE_SETTINGS.filename}"
     found: dict[str, set[str]] = {base: set()}
+    at = fleet_instant("--at", at_text, list(repo.envs.values())) if at_text else moment
     for name, spec in repo.envs.items():
         zone = get_zone(spec.timezone)
-        at = instant("--at", at_text, zone) if at_text else moment
         terms = (spec.data(Kind.TERMS) or {}).get("terms") or []
         gone = rollover.ended(terms, at.astimezone(zone).date())
         found[f"environments/{name}/{Kind.MERGE_SETTINGS.filename}"] = gone

@@ -38,6 +38,42 @@ def instant(option: str, text: str, tz: Any) -> datetime:
         raise TimeInputError(f"{option} {text}: {e}") from None
 
 
+ZONES_NAMED = 3
+"""Environments named per zone when a time without an offset is refused (a fleet would fill the line)."""
+
+
+def fleet_instant(option: str, text: str, specs: Sequence[EnvironmentSpec]) -> datetime:
+    """`--at T` and the like for a command handling `specs`: a time without an offset is read in their
+    zone, and refused, with the zones named, when they are in more than one (DESIGN §3)."""
+    from reconciler.core.clock import has_offset
+
+    by_zone: dict[str, list[str]] = {}
+    for spec in specs:
+        by_zone.setdefault(spec.timezone, []).append(spec.name)
+    zones = sorted(by_zone)
+    if len(zones) > 1 and not has_offset(text):
+        example = _with_offset(option, text, zones[0])
+        named = "; ".join(f"{zone}: {_some(by_zone[zone])}" for zone in zones)
+        raise TimeInputError(f"{option} {text} has no UTC offset, and the environments are in different zones "
+                             f"({named}); give one, e.g. {example}")
+    return instant(option, text, zones[0] if zones else "UTC")
+
+
+def _with_offset(option: str, text: str, zone: str) -> str:
+    """`text` read in `zone` (a time in a gap or fold as RFC 5545 reads it), with its offset: an example."""
+    from reconciler.core.timeline import parse_instant
+
+    try:
+        return parse_instant(text, zone, strict=False).isoformat(timespec="minutes")
+    except TimeInputError as e:
+        raise TimeInputError(f"{option} {text}: {e}") from None
+
+
+def _some(names: list[str]) -> str:
+    more = len(names) - ZONES_NAMED
+    return ", ".join(names[:ZONES_NAMED]) + (f" and {more} more" if more > 0 else "")
+
+
 def select(
     root: Path, envs: Sequence[str], at_text: str | None, now: datetime, *, shard: tuple[int, int] | None = None,
     follow_links: bool = False, note: Callable[[str], None] = lambda _: None,
@@ -51,8 +87,7 @@ def select(
     if follow_links and envs:
         envs = with_linked(repo.envs, repo.select(envs))
     selected = repo.select(envs, shard)
-    tz = repo.envs[selected[0]].timezone if selected and selected[0] in repo.envs else "UTC"
-    at = instant("--at", at_text, tz) if at_text else now
+    at = fleet_instant("--at", at_text, [repo.envs[n] for n in selected if n in repo.envs]) if at_text else now
     refuse_on_errors(root, selected, at, repo, note=note)
     return Selection([repo.envs[name] for name in selected], at, repo)
 
