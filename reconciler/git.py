@@ -425,7 +425,11 @@ def append(repo: Any, entries: Sequence[Entry]) -> list[str]:
         return []
     _refuse_checked_out(repo)
     last: Exception | None = None
-    for attempt in range(ATTEMPTS):
+    # a lock a killed writer left goes stale after STALE_LOCK_S: outwait it rather than give up on the record
+    deadline = time.monotonic() + STALE_LOCK_S + 1.0
+    attempt = 0
+    while attempt < ATTEMPTS or time.monotonic() < deadline:
+        attempt += 1
         try:
             old = _tip(repo)
             # the branch's first write starts from a remote-tracking tip, so its later push is a fast-forward
@@ -434,7 +438,7 @@ def append(repo: Any, entries: Sequence[Entry]) -> list[str]:
             return shas
         except (git.GitCommandError, _Moved) as e:  # most often a concurrent record moved the tip: build on it
             last = e
-            time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+            time.sleep(min(0.25, random.uniform(0, 0.05 * attempt)))
     raise GitError(f"cannot record on the branch {BRANCH}: {one_line(last) if last else 'unknown failure'}")
 
 
@@ -681,6 +685,13 @@ def commits_between(repo: Any, base: str | None, tip: str) -> int:
     """How many commits `tip`'s history holds that `base`'s does not (all of them without a base)."""
     out = _git(_top(repo), "rev-list", "--count", tip, *([f"^{base}"] if base else []))
     return int((out or b"0").strip() or 0)
+
+
+def commits_since(repo: Any, base: str) -> set[str] | None:
+    """The commits HEAD's history holds that `base`'s does not (`base` may be `<sha>-dirty`), in ONE git
+    process; None when git cannot say (an unknown or missing commit, a shallow clone)."""
+    out = _git(_top(repo), "rev-list", "HEAD", f"^{base.removesuffix(DIRTY)}", "--")
+    return None if out is None else set(out.decode().split())
 
 
 def holds(repo: Any, ancestor: str, descendant: str) -> bool:

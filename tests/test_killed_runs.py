@@ -100,3 +100,23 @@ def test_sigkill_during_fleet_applies_loses_no_record_and_wedges_no_lease(tmp_pa
         with get_connector(specs[name], root).lock(lease_holder("next-run"), 60, wait_s=0):
             pass
     assert not list((root / ".reconciler" / "pending").glob("*.json"))
+
+
+def test_a_branch_lock_left_by_a_killed_writer_is_outwaited_not_a_lost_record(tmp_path: Path) -> None:
+    """A run killed while moving the branch leaves `reconciler/activity.lock`; the next run, started at
+    once, waits for it to go stale and writes its record (it used to give up within a second, leaving
+    the record pending with exit 0)."""
+    root = tmp_path / "fleet"
+    make_fleet(root, 1)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "fleet")
+    assert finished(root, "apply", "--yes").returncode == 0
+    lock = root / ".git" / "refs" / "heads" / "reconciler" / "activity.lock"
+    lock.write_text("0" * 40 + "\n")  # as a writer killed between creating the lock and renaming it leaves it
+    toggle_setting(root, 0)
+    again = finished(root, "apply", "--yes")
+    assert again.returncode == 0, again.stderr
+    assert "kept in .reconciler/pending" not in again.stderr
+    assert sum(git_applies(root).values()) == 2
+    assert not list((root / ".reconciler" / "pending").glob("*.json"))
