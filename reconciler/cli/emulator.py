@@ -37,13 +37,16 @@ FALLBACK_DB = "reconciler-emulator.sqlite"
 @click.option("--max-in-flight", metavar="N", type=click.IntRange(1, 10_000), default=64, show_default=True,
               help="Requests served at once; more get 429 with Retry-After.")
 @click.option("--allow-remote", is_flag=True, help="Allow a --host that is not a loopback address.")
+@click.option("--api", "api_kind", type=click.Choice(["reconciler", "coursedog"]), default="reconciler",
+              show_default=True, help="Serve our admin API, or the scheduling platform's own read API (coursedog).")
 @root_option
 def command(host: str, port: int, db: str | None, token_env: str, latency_ms: int, error_rate: float,
-            drop_rate: float, seed: int | None, max_in_flight: int, allow_remote: bool, root: str | None) -> int:
+            drop_rate: float, seed: int | None, max_in_flight: int, allow_remote: bool, api_kind: str,
+            root: str | None) -> int:
     """Serve the platform's admin API for rehearsals: the live side of every environment in the store."""
     return run_emulator(host=host, port=port, db=_default_db(db, root), token_env=token_env, latency_ms=latency_ms,
                         error_rate=error_rate, drop_rate=drop_rate, seed=seed, max_in_flight=max_in_flight,
-                        allow_remote=allow_remote)
+                        allow_remote=allow_remote, api_kind=api_kind)
 
 
 def _default_db(db: str | None, root: str | None) -> Path:
@@ -61,7 +64,7 @@ def _default_db(db: str | None, root: str | None) -> Path:
 
 def run_emulator(*, host: str, port: int, db: Path, token_env: str, latency_ms: int = 0, error_rate: float = 0.0,
                  drop_rate: float = 0.0, seed: int | None = None, max_in_flight: int = 64,
-                 allow_remote: bool = False) -> int:
+                 allow_remote: bool = False, api_kind: str = "reconciler") -> int:
     token = os.environ.get(token_env)
     if not token:
         raise UsageError(f"--token-env {token_env}: the variable {token_env} is not set; put the API token in it")
@@ -78,10 +81,11 @@ def run_emulator(*, host: str, port: int, db: Path, token_env: str, latency_ms: 
     open_store(db).close()  # a bad or foreign store file is a one-line error now, not on the first request
     sock = listen(host, port)
     app = create_app(db, token, latency_ms=latency_ms, error_rate=error_rate, drop_rate=drop_rate, seed=seed,
-                     max_in_flight=max_in_flight)
+                     max_in_flight=max_in_flight, api_kind=api_kind)
     configure_logging()
     shown = f"[{host}]" if ":" in host else host
-    note(f"serving http://{shown}:{sock.getsockname()[1]}/api/v1 from {db} (token from ${token_env}); "
+    what = "the platform's read API (coursedog)" if api_kind == "coursedog" else "the admin API"
+    note(f"serving {what} at http://{shown}:{sock.getsockname()[1]}/api/v1 from {db} (token from ${token_env}); "
          "stop with Ctrl-C")
     serve(app, sock)
     note("stopped")

@@ -1,4 +1,4 @@
-"""Connectors: the registry. `embedded` and `http` are built in; others come from the entry-point group
+"""Connectors: the registry. `embedded`, `http` and `coursedog` are built in; others come from the entry-point group
 `reconciler.connectors` (each entry point is a factory `(spec, root) -> Connector`; see docs/connectors.md)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from reconciler.errors import ConnectorError
 from reconciler.model import EnvironmentSpec
 
 GROUP = "reconciler.connectors"
-BUILT_IN = ("embedded", "http")
+BUILT_IN = ("embedded", "http", "coursedog")
 
 __all__ = ["GROUP", "Connector", "connector_name", "get_connector"]
 
@@ -34,6 +34,10 @@ def get_connector(spec: EnvironmentSpec, root: Path, *, writing: bool = True) ->
         from reconciler.connectors.http import HttpConnector
 
         return HttpConnector(spec, root, writing=writing)
+    if name == "coursedog":
+        from reconciler.connectors.coursedog import CoursedogConnector
+
+        return CoursedogConnector(spec, root)
     from importlib.metadata import entry_points  # only for a plugin: it reads every installed package
 
     found = [ep for ep in entry_points(group=GROUP) if ep.name == name]

@@ -159,13 +159,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def base_url(env: str, live: Mapping[str, Any]) -> str:
+def base_url(env: str, live: Mapping[str, Any], connector: str = "http",
+             example: str = "https://admin.example.edu/api/v1") -> str:
     """`live.url` checked: https, or plain http only to a loopback host."""
     httpx = _httpx()
 
     url = live.get("url")
     if not isinstance(url, str) or not url:
-        raise ConnectorError(f"{env}: live.url is required for the http connector (e.g. https://admin.example.edu/api/v1)")
+        raise ConnectorError(f"{env}: live.url is required for the {connector} connector (e.g. {example})")
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as e:
@@ -230,12 +231,12 @@ def token_key(live: Mapping[str, Any], *, writing: bool) -> str:
     return READ_KEY if not writing and live.get(READ_KEY) else WRITE_KEY
 
 
-def token_from_env(env: str, live: Mapping[str, Any], key: str = WRITE_KEY) -> str:
+def token_from_env(env: str, live: Mapping[str, Any], key: str = WRITE_KEY, connector: str = "http") -> str:
     """The token in the variable `live[key]` names; a read-only connector never asks for the write token."""
     name = live.get(key)
     what = "read-only API token" if key == READ_KEY else "API token"
     if not isinstance(name, str) or not name:
-        raise ConnectorError(f"{env}: live.{key} is required for the http connector (the name of the "
+        raise ConnectorError(f"{env}: live.{key} is required for the {connector} connector (the name of the "
                              f"environment variable holding the {what})")
     token = os.environ.get(name)
     if not token:
@@ -268,6 +269,7 @@ class HttpConnector(BaseConnector):
 
     name = "http"
     capabilities = frozenset({"write", "lease", "activity", "merge"})
+    example_url = "https://admin.example.edu/api/v1"
 
     def __init__(self, spec: EnvironmentSpec, root: Path | None = None, *, client: httpx.Client | None = None,
                  policy: RetryPolicy | None = None, writing: bool = True) -> None:
@@ -277,10 +279,10 @@ class HttpConnector(BaseConnector):
         self.writing = writing
         """False: made for reading (plan, drift, status, report), with the read-only token where given;
         it sends nothing but GETs."""
-        self.base = base_url(self.env, live)
+        self.base = base_url(self.env, live, self.name, self.example_url)
         key = token_key(live, writing=writing)
         self.token_env = str(live.get(key))
-        self.__token = token_from_env(self.env, live, key)
+        self.__token = token_from_env(self.env, live, key, self.name)
         self._client = client
         self.policy = policy or RetryPolicy.from_env()
         self.holder: str | None = None

@@ -87,17 +87,21 @@ def failure_outcome(changes: Sequence[Change], error: BaseException) -> ApplyOut
 
 def plan_one(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime, revision: str | None) -> EnvPlan:
     """One environment's plan at `at`: the effective desired state against `live`."""
+    from reconciler.core.platform_map import restrict
+
     timeline = Timeline.windows_of(spec)
     eff = effective(desired_state(spec), timeline, at)
-    return plan_environment(
+    state, unreadable = restrict(spec, eff.state)  # a read-only platform's unreadable kinds stay unmanaged
+    env_plan = plan_environment(
         spec.name,
-        eff.state,
+        state,
         live,
         because={**resumed_because(timeline, eff.state, live, at), **eff.because},
         sis=str(spec.config.get("sis") or "banner"),
         revision=revision,
         managed=managed_parts(spec),
     )
+    return replace(env_plan, warnings=(*env_plan.warnings, *unreadable)) if unreadable else env_plan
 
 
 RESUME_LOOKBACK = timedelta(days=31)

@@ -327,8 +327,10 @@ def create_app(
     seed: int | None = None,
     max_in_flight: int = 64,
     clock: Callable[[], float] | None = None,
+    api_kind: str = "reconciler",
 ) -> Starlette:
-    """The admin API over the store at `db_path`, answering only requests bearing `token`."""
+    """The admin API over the store at `db_path`, answering only requests bearing `token`; with
+    `api_kind="coursedog"`, the scheduling platform's read API over it instead (emulator/coursedog.py)."""
     import time
 
     if not token:
@@ -336,8 +338,14 @@ def create_app(
     api = Api(Path(db_path), clock or time.time)
     warm_up()
     faults = Faults(latency_ms, error_rate, drop_rate, seed)
+    if api_kind == "coursedog":
+        from reconciler.emulator.coursedog import routes as platform_routes
+
+        served = [Route("/healthz", _health, methods=["GET"]), *platform_routes(api)]
+    else:
+        served = routes(api)
     return Starlette(
-        routes=routes(api),
+        routes=served,
         middleware=[Middleware(Guard, token=token, faults=faults, max_in_flight=max_in_flight)],
         exception_handlers={HTTPException: http_error, LiveError: live_error, sqlite3.Error: store_error},
     )

@@ -106,6 +106,12 @@ class Engine:
 
         return apply(self, envs, **options)
 
+    def guided(self, envs: Sequence[str], guide: Any) -> int:
+        """apply --guided: console steps for a person, then live watched until they are done."""
+        from reconciler.engine.guided import guided
+
+        return guided(self, envs, guide)
+
     def drift(self, envs: Sequence[str], *, parallel: int | None = None,
               shard: tuple[int, int] | None = None) -> list[dict[str, Any]]:
         from reconciler.engine.drift import drift

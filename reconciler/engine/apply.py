@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.connectors.base import LEASE_TTL_S, lease_holder
 from reconciler.core.plan import EnvPlan, Plan
-from reconciler.errors import ApplyFailed, PlanError, ReconcilerError, SafetyError, UsageError
+from reconciler.errors import ApplyFailed, ConnectorError, PlanError, ReconcilerError, SafetyError, UsageError
 from reconciler.model import EnvironmentSpec
 
 if TYPE_CHECKING:
@@ -246,6 +246,7 @@ def _pipeline(run: Run, spec: EnvironmentSpec) -> EnvResult:
     result = EnvResult(spec.name)
     try:
         connector = run.engine.connect(spec, run.engine.root, writing=True)
+        refuse_read_only(spec, connector)
         with connector.lock(run.holder, LEASE_TTL_S) as lease:
             if getattr(lease, "took_over", None):
                 result.notes.append(f"{spec.name}: took over the lease of {lease.took_over}, which no longer runs")
@@ -255,6 +256,15 @@ def _pipeline(run: Run, spec: EnvironmentSpec) -> EnvResult:
             result.outcome, result.error = "fault", e
         result.reason = result.reason or str(e)
     return result
+
+
+def refuse_read_only(spec: EnvironmentSpec, connector: Any) -> None:
+    """A connector that cannot write (the platform's read API) is applied by a person: say how."""
+    if "write" not in getattr(connector, "capabilities", ("write",)):
+        name = getattr(connector, "name", "connector")
+        raise ConnectorError(f"{spec.name}: connector {name} cannot write to the platform; use "
+                             f"`reconciler apply --guided {spec.name}` (prints the console steps, then checks "
+                             "live until they are done)")
 
 
 def _under_lease(run: Run, spec: EnvironmentSpec, connector: Any, result: EnvResult) -> None:

@@ -93,9 +93,10 @@ def baseline(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime) -> di
     """The effective desired state at `at`, without what the plan would have blocked."""
     from reconciler.core.apply import plan_one
     from reconciler.core.desired import desired_state
+    from reconciler.core.platform_map import restrict
     from reconciler.core.timeline import Timeline, effective, thaw
 
-    state = thaw(effective(desired_state(spec), Timeline.windows_of(spec), at).state)
+    state = thaw(restrict(spec, effective(desired_state(spec), Timeline.windows_of(spec), at).state)[0])
     for blocked in plan_one(spec, live, at, None).blocked:
         target: Any = state
         for key in blocked.path.split("."):
