@@ -38,7 +38,7 @@ def clock(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
 def test_plan_on_fresh_store_has_changes(cli, repo: Path) -> None:  # type: ignore[no-untyped-def]
     result = cli("--root", str(repo), "plan", "--at", AT, "--detailed-exitcode")
     assert result.code == 2, result.err
-    assert "+ merges.courses.terms 202710" in result.out
+    assert "+ merges.courses.terms Fall 2026 (202710)" in result.out  # the term by its name
     plain = cli("--root", str(repo), "plan", "--at", AT)
     assert plain.code == 0
 

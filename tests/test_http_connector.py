@@ -426,7 +426,7 @@ def test_cli_plan_apply_over_http_converges_with_one_request_each(cli, http_repo
     before = http_mod.REQUESTS.copy()
     planned = cli("--root", str(http_repo), "plan", "--detailed-exitcode", "--parallel", "8")
     assert planned.code == 2, planned.err
-    assert "+ merges.courses.terms 202710" in planned.out
+    assert "+ merges.courses.terms Fall 2026 (202710)" in planned.out
     assert dict(http_mod.REQUESTS - before) == {"GET environment": len(envs)}, (envs, planned.out, planned.err)
     before = http_mod.REQUESTS.copy()
     applied = cli("--root", str(http_repo), "apply", "--yes", "--message", "over http")

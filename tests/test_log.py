@@ -62,7 +62,7 @@ def test_log_shows_a_setting_change_with_author_and_message(repo: Path, history:
     assert "~ schedule.realtime: true → false" in text
     lines = text.splitlines()
     head = next(i for i, line in enumerate(lines) if history["off"][:12] in line)
-    assert lines[head].startswith("2026-10-10 15:30:00Z  commit ")
+    assert lines[head].startswith("Sat 2026-10-10 10:30 -05:00  commit ")  # staging is in Chicago
     assert lines[head].endswith("staging  by Bo Chen <bo.chen@example.edu>")
     assert lines[head + 1:head + 3] == ["    staging: real-time off, SIS overloaded (INC-77)",
                                         "    ~ schedule.realtime: true → false"]
@@ -112,7 +112,7 @@ def test_broken_yaml_is_shown_as_unreadable_and_the_next_commit_diffs_against_th
                                  "after": ["202720", "202730"], "added": [], "removed": ["202710"]}]
     text = cli("--root", str(repo), "log", "sandbox").out
     assert f"unreadable at {history['broken'][:12]}: " in text
-    assert "~ merges.courses.terms: -202710" in text
+    assert "~ merges.courses.terms: -Fall 2026 (202710)" in text  # the term by its name, from Terms
 
 
 def test_unknown_setting_is_one_line_exit_1(repo: Path, history: dict[str, str], cli) -> None:
@@ -290,3 +290,21 @@ def test_a_merged_pull_request_shows_its_title(repo: Path, history: dict[str, st
                                      "Real-time merges back on after the SIS upgrade (REG-42)")
     assert [(c["path"], c["before"], c["after"]) for c in entries[0]["changes"]] == [
         ("schedule.realtime", False, True)]
+
+
+def test_since_is_read_in_the_environments_zone(repo: Path, history: dict[str, str], cli) -> None:
+    """staging's commit at 10:30 Chicago (15:30Z): --since 10:00 without an offset is Chicago's 10:00."""
+    kept = cli("--root", str(repo), "log", "staging", "--since", "2026-10-10T10:00", "--format", "json")
+    assert kept.code == 0, kept.err
+    assert history["off"] in [e["sha"] for e in json.loads(kept.out)]
+    dropped = cli("--root", str(repo), "log", "staging", "--since", "2026-10-10T10:31", "--format", "json")
+    assert history["off"] not in [e["sha"] for e in json.loads(dropped.out)]  # UTC would have kept it
+
+
+def test_since_without_an_offset_is_refused_naming_the_zones(repo: Path, history: dict[str, str], cli) -> None:
+    env_file = repo / "environments" / "sandbox" / "environment.yaml"
+    env_file.write_text(env_file.read_text().replace("America/Chicago", "Europe/London"))
+    result = cli("--root", str(repo), "log", "--since", "2026-10-10T10:00")
+    assert result.code == 1
+    assert "America/Chicago" in result.err and "Europe/London" in result.err and "Traceback" not in result.err
+    assert cli("--root", str(repo), "log", "--since", "2026-10-10T10:00-05:00").code == 0

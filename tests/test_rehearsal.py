@@ -155,13 +155,13 @@ def test_the_whole_loop(rehearsal: Rehearsal) -> None:
     git(repo, "commit", "-qam", WHY)
     markdown = run("plan", "--at", T0.isoformat(), "--format", "markdown")
     assert markdown.code == 0, markdown.err
-    assert markdown.out.startswith("**") and f"Planned for `{T0.isoformat()}`." in markdown.out
+    assert markdown.out.startswith("**") and "planned for Wed 2026-11-25 12:05 -06:00" in markdown.out
     tables = markdown.out.split("### ")[1:]
-    assert [table.split("\n")[0] for table in tables] == list(ENVS), markdown.out
+    assert [table.split(" ")[0] for table in tables] == list(ENVS), markdown.out
     for table in tables:
         assert "| action | setting | from | to | why |" in table
-        rows = {row.split(" | ")[1]: row.split(" | ")[0] for row in table.splitlines() if "`202810`" in row}
-        assert rows == {f"`merges.{kind}.terms`": "| add" for kind in ("courses", "sections", "relationships")}, table
+        rows = {row.split(" | ")[1]: row.split(" | ")[0] for row in table.splitlines() if "(202810)`" in row}
+        assert rows == {f"{kind} merge · terms": "| add" for kind in ("Courses", "Sections", "Relationships")}, table
     assert run.plan_exit(T0) == 2
 
     # --- 3. merged and applied at T1, naming the ticket: every environment on the platform has the term

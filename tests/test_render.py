@@ -7,9 +7,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from reconciler.core.plan import Action, Blocked, Change, EnvPlan, Plan
-from reconciler.core.render import plan_json, plan_markdown, plan_text
+from reconciler.core.render import CUT_MARK, plan_json, plan_markdown, plan_text
+from reconciler.core.words import Words, path_label
 
 PROJECT = Path(__file__).resolve().parents[1]
 AT = datetime(2026, 12, 5, 22, 0, tzinfo=timezone(timedelta(hours=-6)))
@@ -88,11 +90,12 @@ def test_markdown_table_blocked_and_warnings() -> None:
     md = plan_markdown(sample())
     lines = md.splitlines()
     assert lines[0] == "**Plan: 1 to add, 1 to change, 0 to remove, 0 requests, 0 cancels, 1 blocked.**"
-    assert "### production" in lines and "### sandbox" in lines
+    assert "### production · revision `0123456789ab`" in lines and "No changes in sandbox." in lines
+    assert not any(line.startswith("### sandbox") for line in lines)  # unchanged: one line, no section
     assert "| action | setting | from | to | why |" in lines
-    assert f"| change | `schedule.nightly` | `true` | `false` | {WHY} |" in lines
-    assert "| add | `merges.sections.terms` |  | `202730` |  |" in lines
-    assert "- `merges.courses.terms` `202730`: term 202730 is not yet rolled in the SIS" in lines
+    assert f"| change | Nightly merges | `true` | `false` | {WHY} |" in lines
+    assert "| add | Sections merge · terms |  | `202730` |  |" in lines
+    assert "- Courses merge · terms `202730`: term 202730 is not yet rolled in the SIS" in lines
     assert "- phase early of 202730 starts in 2 days" in lines
     assert "<details>" not in md
 
@@ -110,4 +113,55 @@ def test_markdown_escapes_pipes_and_folds_big_environments() -> None:
 def test_markdown_no_changes() -> None:
     md = plan_markdown(Plan(AT, (EnvPlan("production", None, FP),)))
     assert md.splitlines()[0] == "**No changes. Live matches the desired state.**"
-    assert "No changes." in md.splitlines()
+    assert "No changes in production." in md.splitlines()
+
+
+WORDS = Words(terms={"production": {"202730": "Summer 2027"}}, zones={"production": AT.tzinfo, "sandbox": AT.tzinfo},
+              protected=frozenset({"production"}))  # type: ignore[dict-item]
+
+
+def test_text_names_terms_and_marks_protected() -> None:
+    lines = plan_text(sample(), words=WORDS).splitlines()
+    assert "production @ 0123456789ab (protected)" in lines
+    assert "  + merges.sections.terms Summer 2027 (202730)" in lines
+    assert "  ! merges.courses.terms Summer 2027 (202730): term 202730 is not yet rolled in the SIS" in lines
+
+
+def test_markdown_summary_first_with_revision_time_and_protected() -> None:
+    lines = plan_markdown(sample(), WORDS).splitlines()
+    assert lines[2:5] == ["- **Changed (1):** production 🔒", "- **Unchanged (1):** sandbox",
+                          "- **Blocked (1):** production 🔒"]
+    assert lines[6].startswith("Revision `0123456789ab` · planned for Sat 2026-12-05 22:00 -06:00")
+    assert "### production 🔒 protected · revision `0123456789ab`" in lines
+    assert "| add | Sections merge · terms |  | `Summer 2027 (202730)` |  |" in lines
+    assert lines.index("- **Changed (1):** production 🔒") < lines.index("| action | setting | from | to | why |")
+
+
+def test_json_keeps_raw_codes() -> None:
+    assert "Summer 2027" not in plan_json(sample())
+
+
+@pytest.mark.parametrize(("path", "label"), [
+    pytest.param("merges.sections.terms", "Sections merge · terms", id="term-scope"),
+    pytest.param("schedule.nightly", "Nightly merges", id="nightly"),
+    pytest.param("schedule.realtime", "Real-time merges", id="realtime"),
+    pytest.param("merges.sections.on_delete", "Sections merge · when a section is deleted", id="option"),
+    pytest.param("access.roles.course-editor.view", "Role · course-editor · view", id="role"),
+    pytest.param("phases.final-review", "Phase · final-review", id="phase"),
+    pytest.param("something.new", "something.new", id="unknown-kept"),
+])
+def test_path_labels(path: str, label: str) -> None:
+    assert path_label(path) == label
+
+
+def test_markdown_stays_under_the_comment_limit_and_points_to_the_job_summary() -> None:
+    def env(n: int) -> EnvPlan:
+        changes = tuple(Change(Action.ADD, f"access.users.u{i}@x.edu", value={"products": ["scheduling"] * 20})
+                        for i in range(150))
+        return EnvPlan(f"env-{n:02d}", "0123456789abcdef", FP, changes=changes)
+
+    md = plan_markdown(Plan(AT, tuple(env(n) for n in range(12))), WORDS)
+    comment = md.split(CUT_MARK)[0]
+    assert len(md) > 65_536 and len(comment) < 60_000
+    assert "too long for a comment; the whole plan is in this run's job summary" in comment
+    assert "### env-00" in comment and "### env-11" not in comment and "### env-11" in md

@@ -140,7 +140,7 @@ def test_plan_status_drift_need_only_the_read_token_and_apply_needs_the_write_on
     assert checked.code == 0, checked.out + checked.err  # read_token_env is a variable's name, not a secret
     planned = cli("--root", str(repo), "plan", "staging", "--detailed-exitcode")
     assert planned.code == 2, planned.err
-    assert "+ merges.courses.terms 202710" in planned.out
+    assert "+ merges.courses.terms Fall 2026 (202710)" in planned.out
     assert cli("--root", str(repo), "status", "staging").code == 0
     assert cli("--root", str(repo), "drift", "staging").code == 0
     applied = cli("--root", str(repo), "apply", "staging", "--yes")

@@ -12,6 +12,7 @@ import click
 
 from reconciler.cli.options import emit, engine, format_option, resolve_root, root_option
 from reconciler.core.history import SettingChange
+from reconciler.core.words import NO_WORDS, TermNames, Words, local_time, term_label
 from reconciler.engine.log import Entry
 
 SUMMARY_OVER = 12
@@ -25,8 +26,8 @@ SUMMARY_OVER = 12
 @click.argument("env", required=False, metavar="[ENV]")
 @click.option("--setting", metavar="PATH", default=None,
               help="Follow one setting across history, e.g. schedule.realtime or merges.sections.terms.")
-@click.option("--since", metavar="T", default=None, help="Only entries at or after this ISO 8601 time (UTC without "
-              "an offset).")
+@click.option("--since", metavar="T", default=None, help="Only entries at or after this ISO 8601 time (without an "
+              "offset: the environment's time zone).")
 @format_option("text", "json")
 @root_option
 def command(env: str | None, setting: str | None, since: str | None, fmt: str, root: str | None) -> int:
@@ -36,16 +37,24 @@ def command(env: str | None, setting: str | None, since: str | None, fmt: str, r
 
 def run_log(root: Path, env: str | None, *, setting: str | None = None, since: str | None = None,
             fmt: str = "text") -> int:
-    entries = engine(root).log(env, setting=setting, since=since)
+    run = engine(root)
+    entries = run.log(env, setting=setting, since=since)
     if fmt == "json":
         emit(json.dumps([e.data for e in entries], indent=2, ensure_ascii=False, default=str))
     else:
-        emit("\n".join(_text(e, brief=setting is None) for e in entries) if entries else "no entries")
+        words = _words(run)
+        emit("\n".join(_text(e, brief=setting is None, words=words) for e in entries) if entries else "no entries")
     return 0
 
 
-def _text(entry: Entry, brief: bool = True) -> str:
-    at = entry.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+def _words(run: Any) -> Words:
+    repo = run.repository()
+    return Words.of(repo.envs.values()) if repo is not None else Words()
+
+
+def _text(entry: Entry, brief: bool = True, words: Words = NO_WORDS) -> str:
+    at = words.time(entry.environment, entry.at) if entry.environment in words.zones else local_time(entry.at, UTC)
+    names = words.names(entry.environment)
     tags = ", ".join(t for t in (entry.outcome, entry.ticket) if t)
     head = f"{at}  {entry.kind} {entry.sha[:12]}  {entry.environment}  by {entry.who}"
     lines = [head + (f"  [{tags}]" if tags else ""), f"    {entry.message}"]
@@ -55,7 +64,7 @@ def _text(entry: Entry, brief: bool = True) -> str:
         # an environment's first revision declares everything; one line says so
         lines.append(f"    + {len(entry.changes)} settings declared (see --setting PATH or --format json)")
     else:
-        lines += [f"    {change_text(c)}" for c in entry.changes]
+        lines += [f"    {change_text(c, names)}" for c in entry.changes]
     shown = entry.details[:SUMMARY_OVER] if brief else entry.details
     lines += [f"    {line}" for line in shown]
     if len(shown) < len(entry.details):
@@ -63,9 +72,12 @@ def _text(entry: Entry, brief: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-def change_text(change: SettingChange) -> str:
+def change_text(change: SettingChange, names: TermNames | None = None) -> str:
+    def shown(value: Any) -> str:
+        return term_label(value, names or {}) if change.path.endswith(".terms") else str(value)
+
     if change.is_set and change.before is not None and change.after is not None:
-        moved = [f"+{v}" for v in change.added] + [f"-{v}" for v in change.removed]
+        moved = [f"+{shown(v)}" for v in change.added] + [f"-{shown(v)}" for v in change.removed]
         return f"~ {change.path}: {' '.join(moved)}"
     if change.before is None:
         return f"+ {change.path}: {_show(change.after)}"

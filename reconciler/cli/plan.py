@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +21,9 @@ from reconciler.cli.options import (
     use_color,
 )
 from reconciler.errors import UsageError
+
+if TYPE_CHECKING:
+    from reconciler.core.words import Words
 
 
 @click.command(
@@ -51,13 +55,14 @@ def run_plan(root: Path, envs: Sequence[str], *, at_text: str | None = None, out
     from reconciler.core.apply import saved_data
     from reconciler.core.render import plan_json, plan_markdown, plan_text
 
-    plan, faults = engine(root).plan(envs, at_text=at_text, shard=shard, parallel=parallel, base=base)
+    run = engine(root)
+    plan, faults = run.plan(envs, at_text=at_text, shard=shard, parallel=parallel, base=base)
     if fmt == "json":
         emit(plan_json(plan))
     elif fmt == "markdown":
-        emit(plan_markdown(plan))
+        emit(plan_markdown(plan, _words(run)))
     else:
-        emit(plan_text(plan, use_color()))
+        emit(plan_text(plan, use_color(), _words(run)))
     if out:
         try:
             Path(out).write_text(json.dumps(saved_data(plan), indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -66,3 +71,11 @@ def run_plan(root: Path, envs: Sequence[str], *, at_text: str | None = None, out
         note(f"plan written to {out}")
     refuse_faults(faults)
     return 2 if detailed_exitcode and not plan.is_empty else 0
+
+
+def _words(run: Any) -> Words:
+    """Term names, zones and protected flags of the work tree's environments, for a person's output."""
+    from reconciler.core.words import Words
+
+    repo = run.repository()
+    return Words.of(repo.envs.values()) if repo is not None else Words()

@@ -62,7 +62,7 @@ def log(engine: Engine, env: str | None, *, setting: str | None = None, since: s
     from reconciler import git
 
     root = engine.root
-    moment = _since(since)
+    moment = _since(engine, env, since)
     repo = git.open_repo(root)
     if repo is None:
         raise GitError(f"{root} is not in a git repository; `reconciler log` reads the history of environments/ "
@@ -81,12 +81,17 @@ def log(engine: Engine, env: str | None, *, setting: str | None = None, since: s
     return [e for _, e in sorted(enumerate(chosen), key=lambda p: (p[1].at, p[0]), reverse=True)]
 
 
-def _since(text: str | None) -> datetime | None:
+def _since(engine: Engine, env: str | None, text: str | None) -> datetime | None:
+    """`--since T` like every other time option: without an offset, in the environment's zone (the fleet's,
+    refused with the zones named when they differ)."""
     if text is None:
         return None
-    from reconciler.engine.selection import instant
+    from reconciler.engine.selection import fleet_instant
 
-    return instant("--since", text, "UTC")
+    repo = engine.repository()
+    envs = repo.envs if repo is not None else {}
+    specs = [envs[env]] if env is not None and env in envs else list(envs.values())
+    return fleet_instant("--since", text, specs)
 
 
 def _folders(root: Path) -> set[str]:
