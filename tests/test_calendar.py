@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ PHASE = {"name": "final-review", "term": "202720", "start": "2026-11-13", "end":
 TERM = {"code": "202710", "name": "Fall 2026", "start": "2026-08-24", "end": "2026-12-18"}
 FROM = datetime.fromisoformat("2026-10-25T00:00:00-05:00")
 TO = datetime.fromisoformat("2026-11-15T00:00:00-06:00")
+MADE = datetime.fromisoformat("2026-10-20T09:15:00+00:00")  # when the calendar was made: not FROM
 
 
 def make_timeline(
@@ -132,7 +133,7 @@ def test_ics_has_one_event_per_occurrence_phase_and_term() -> None:
     timeline = make_timeline(windows=[WEEKLY, UPGRADE], phases=[PHASE], terms=[TERM])
     frm = datetime.fromisoformat("2026-11-25T00:00-06:00")
     to = datetime.fromisoformat("2026-12-15T00:00-06:00")
-    calendar = parse(schedule_ics([timeline], frm, to))
+    calendar = parse(schedule_ics([timeline], frm, to, stamp=MADE))
     events = calendar.events
     kinds = sorted(str(e["categories"].cats[0]) for e in events)
     assert kinds == ["phase", "term"] + ["window"] * 4  # Sundays 29 Nov, 6 and 13 Dec + upgrade
@@ -143,11 +144,9 @@ def test_ics_has_one_event_per_occurrence_phase_and_term() -> None:
     assert str(upgrade["summary"]) == "[production] maintenance: Banner 9.4 upgrade"
     assert "Banner 9.4 upgrade" in str(upgrade["description"])
     assert "ticket: SUP-1234" in str(upgrade["description"])
-    assert (
-        str(upgrade["uid"]) == "production-window-banner-upgrade-2026-12-20261206T0400Z@reconciler"
-    )
+    assert str(upgrade["uid"]) == "production-window-banner-upgrade-2026-12@reconciler"
     term = next(e for e in events if str(e["categories"].cats[0]) == "term")
-    assert term.decoded("dtend") == datetime.fromisoformat("2026-12-19T00:00-06:00")
+    assert term.decoded("dtend") == date(2026, 12, 19)  # all day: the day after the last, exclusive
     assert [tz.tz_name for tz in calendar.timezones] == ["America/Chicago"]
     assert calendar.get_missing_tzids() == set()
 
@@ -156,7 +155,7 @@ def test_ics_round_trips_instants_across_dst() -> None:
     fall_back = {**UPGRADE, "id": "fall-back", "start": "2026-11-01T01:00",
                  "end": "2026-11-01T03:00"}  # fmt: skip
     timeline = make_timeline(windows=[WEEKLY, fall_back])
-    calendar = parse(schedule_ics([timeline], FROM, TO))
+    calendar = parse(schedule_ics([timeline], FROM, TO, stamp=MADE))
     expected = sorted((o.start, o.end) for o in timeline.occurrences(FROM, TO))
     decoded = sorted(
         (e.decoded("dtstart").astimezone(UTC), e.decoded("dtend").astimezone(UTC))
@@ -171,7 +170,7 @@ def test_ics_round_trips_instants_across_dst() -> None:
 
 def test_ics_uses_the_environment_zone_for_a_window_in_another_zone() -> None:
     london = {**WEEKLY, "start": "02:00", "duration": "1h", "timezone": "Europe/London"}
-    calendar = parse(schedule_ics([make_timeline(windows=[london])], FROM, TO))
+    calendar = parse(schedule_ics([make_timeline(windows=[london])], FROM, TO, stamp=MADE))
     starts = [e.decoded("dtstart") for e in calendar.events]
     assert {s.tzinfo.key for s in starts} == {"America/Chicago"}
     assert [s.isoformat() for s in starts] == [
@@ -188,7 +187,7 @@ def test_ics_for_a_fleet_adds_each_zone_once() -> None:
         make_timeline("sandbox", windows=[WEEKLY]),
         make_timeline("staging", windows=[WEEKLY], timezone="Europe/London"),
     ]
-    calendar = parse(schedule_ics(timelines, FROM, TO))
+    calendar = parse(schedule_ics(timelines, FROM, TO, stamp=MADE))
     assert sorted(tz.tz_name for tz in calendar.timezones) == ["America/Chicago", "Europe/London"]
     uids = [str(e["uid"]) for e in calendar.events]
     assert len(uids) == len(set(uids)) == 9
@@ -196,16 +195,56 @@ def test_ics_for_a_fleet_adds_each_zone_once() -> None:
 
 def test_ics_is_deterministic() -> None:
     timeline = make_timeline(windows=[WEEKLY, UPGRADE], phases=[PHASE], terms=[TERM])
-    first = schedule_ics([timeline], FROM, TO)
+    first = schedule_ics([timeline], FROM, TO, stamp=MADE)
     assert first == schedule_ics([make_timeline(windows=[WEEKLY, UPGRADE], phases=[PHASE],
-                                                terms=[TERM])], FROM, TO)  # fmt: skip
+                                                terms=[TERM])], FROM, TO, stamp=MADE)  # fmt: skip
     stamps = {e.decoded("dtstamp") for e in parse(first).events}
-    assert stamps == {FROM.astimezone(UTC)}
+    assert stamps == {MADE}  # when the calendar was made, not --from
     assert b"PRODID:-//reconciler//schedule//EN" in first
 
 
 def test_ics_without_events_is_still_a_calendar() -> None:
-    calendar = parse(schedule_ics([make_timeline()], FROM, TO))
+    calendar = parse(schedule_ics([make_timeline()], FROM, TO, stamp=MADE))
     assert calendar.events == []
     assert calendar.timezones == []
     assert str(calendar["version"]) == "2.0"
+
+
+def test_ics_terms_and_phases_are_all_day_events() -> None:
+    ics = schedule_ics([make_timeline(phases=[PHASE], terms=[TERM])], FROM, TO, stamp=MADE)
+    assert b"DTSTART;VALUE=DATE:20260824" in ics and b"DTEND;VALUE=DATE:20261219" in ics  # term: 24 Aug-18 Dec
+    assert b"DTSTART;VALUE=DATE:20261113" in ics and b"DTEND;VALUE=DATE:20270111" in ics  # phase: to 11 Jan
+    phase = next(e for e in parse(ics).events if str(e["categories"].cats[0]) == "phase")
+    assert str(phase["summary"]) == "[production] phase final-review · 202720"
+
+
+def test_ics_uids_stay_when_a_window_moves_and_sequence_grows() -> None:
+    moved = {**UPGRADE, "start": "2026-12-05T23:00", "end": "2026-12-06T07:00"}
+    later_weekly = {**WEEKLY, "start": "05:00"}
+    frm, to = datetime.fromisoformat("2026-11-25T00:00-06:00"), datetime.fromisoformat("2026-12-15T00:00-06:00")
+
+    def events(windows: list[dict[str, Any]], stamp: datetime) -> dict[str, Any]:
+        calendar = parse(schedule_ics([make_timeline(windows=windows)], frm, to, stamp=stamp))
+        return {str(e["uid"]): e for e in calendar.events}
+
+    before = events([WEEKLY, UPGRADE], MADE)
+    after = events([later_weekly, moved], MADE + timedelta(days=1))
+    assert set(before) == set(after)  # no ghost: the moved window and the Sundays keep their events
+    assert "production-window-weekly-hosted-updates-20261129@reconciler" in before
+    uid = "production-window-banner-upgrade-2026-12@reconciler"
+    assert after[uid].decoded("dtstart") == datetime.fromisoformat("2026-12-05T23:00-06:00")
+    assert int(after[uid]["sequence"]) > int(before[uid]["sequence"])
+
+
+def test_ics_of_an_empty_range_is_a_calendar_with_prodid_and_version() -> None:
+    ics = schedule_ics([], FROM, TO, stamp=MADE)
+    calendar = parse(ics)
+    assert calendar.name == "VCALENDAR" and calendar.events == []
+    assert str(calendar["prodid"]) == "-//reconciler//schedule//EN" and str(calendar["version"]) == "2.0"
+
+
+def test_schedule_text_names_terms() -> None:
+    timeline = make_timeline(terms=[TERM])
+    frm, to = datetime.fromisoformat("2026-12-01T00:00-06:00"), datetime.fromisoformat("2026-12-31T00:00-06:00")
+    text = schedule_text(frm, to, timeline.transitions(frm, to), names={"production": {"202710": "Fall 2026"}})
+    assert "production   term-end  Fall 2026 (202710)" in text

@@ -100,3 +100,27 @@ def test_a_counted_rule_without_a_date_is_refused_at_its_line(repo: Path, cli) -
     result = cli("--root", str(repo), "validate", "staging")
     assert result.code == 1
     assert "environments/staging/maintenance.yaml:" in result.out and "needs a dated start" in result.out
+
+
+def test_ics_stamps_the_engines_now_and_an_empty_range_is_still_a_calendar(  # type: ignore[no-untyped-def]
+        repo: Path, capsysbinary: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from icalendar import Calendar
+
+    import reconciler.engine as engine_clock
+    from reconciler.cli import run
+
+    made = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    monkeypatch.setattr(engine_clock, "now", lambda: made)
+    assert run(["--root", str(repo), "schedule", "production", "--from", "2026-12-01", "--to", "2026-12-08",
+                "--format", "ics"]) == 0
+    events = Calendar.from_ical(capsysbinary.readouterr().out).events
+    assert events and {e.decoded("dtstamp") for e in events} == {made}
+    # a Tuesday hour with no boundary, no window, in no phase or term
+    assert run(["--root", str(repo), "schedule", "production", "--from", "2031-06-03T10:00",
+                "--to", "2031-06-03T11:00", "--format", "ics"]) == 0
+    out = capsysbinary.readouterr().out
+    empty = Calendar.from_ical(out)
+    assert out.startswith(b"BEGIN:VCALENDAR") and empty.events == [] and str(empty["version"]) == "2.0"
+    assert str(empty["prodid"]) == "-//reconciler//schedule//EN"

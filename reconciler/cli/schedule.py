@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -39,16 +39,18 @@ def run_schedule(root: Path, envs: Sequence[str], *, frm: str | None = None, to:
                  fmt: str = "text", shard: tuple[int, int] | None = None, now: datetime | None = None) -> int:
     from reconciler.core import calendar
     from reconciler.core.timeline import Timeline, get_zone
+    from reconciler.engine import now as engine_now
 
     specs = _valid_specs(root, envs, shard)
     timelines = [Timeline.from_spec(spec) for spec in specs]
     zone = timelines[0].tz if timelines else get_zone("UTC")
-    start = fleet_instant("--from", frm, specs) if frm else (now or datetime.now(UTC)).astimezone(zone)
+    made = now or engine_now()  # DTSTAMP: when the calendar was made, not --from
+    start = fleet_instant("--from", frm, specs) if frm else made.astimezone(zone)
     end = fleet_instant("--to", to, specs) if to else start + DEFAULT_SPAN
     if end <= start:
         raise UsageError(f"--to {to} is not after --from {frm or 'now'}")
     if fmt == "ics":
-        sys.stdout.buffer.write(calendar.schedule_ics(timelines, start, end))
+        sys.stdout.buffer.write(calendar.schedule_ics(timelines, start, end, stamp=made))
         sys.stdout.flush()
         return 0
     transitions = [t for timeline in timelines for t in timeline.transitions(start, end)]
@@ -57,7 +59,8 @@ def run_schedule(root: Path, envs: Sequence[str], *, frm: str | None = None, to:
 
         emit(json.dumps(calendar.schedule_data(start, end, transitions, zone), indent=2))
     else:
-        emit(calendar.schedule_text(start, end, transitions, zone))
+        names = {t.environment: calendar.term_names(t) for t in timelines}
+        emit(calendar.schedule_text(start, end, transitions, zone, names))
     return 0
 
 

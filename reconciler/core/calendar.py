@@ -1,22 +1,25 @@
 """Renderers for `reconciler schedule`: the JSON document, a table for a person, an ICS calendar.
 
 Place in the flow: `Timeline.transitions` (or the timelines themselves, for ICS) → here →
-the CLI prints the result. Pure: no clock (DTSTAMP is the `from` instant), no files.
+the CLI prints the result. Pure: no clock (DTSTAMP, when the calendar was made, comes in), no files.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
-from reconciler.core.timeline import Phase, Term, Timeline, Transition, Window, transition_key
+from reconciler.core.timeline import Event, Phase, Term, Timeline, Transition, Window, transition_key
+from reconciler.core.words import TermNames, local_time, term_label
 
 FORMAT_VERSION = 1
 PRODID = "-//reconciler//schedule//EN"
 UID_DOMAIN = "reconciler"
+_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def iso(instant: datetime) -> str:
@@ -58,26 +61,31 @@ def _effect_text(effect: Mapping[str, Any]) -> str:
     )
 
 
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # not %a: that follows the locale
+_TERM_EVENTS = (Event.TERM_START, Event.TERM_END)
 
 
-def _local_text(instant: datetime) -> str:
-    """`Sun 2026-11-01 04:00 -06:00`: no seconds, but the offset, since 01:30 can come twice."""
-    offset = instant.isoformat()[-6:]
-    return f"{_WEEKDAYS[instant.weekday()]} {instant:%Y-%m-%d %H:%M} {offset}"
+def term_names(timeline: Timeline) -> dict[str, str]:
+    """The code → name table of a timeline's terms."""
+    return {t.code: t.name for t in timeline.terms}
+
+
+def _id_text(t: Transition, names: Mapping[str, TermNames]) -> str:
+    return term_label(t.id, names.get(t.environment, {})) if t.event in _TERM_EVENTS else t.id
 
 
 def schedule_text(
-    frm: datetime, to: datetime, transitions: Iterable[Transition], tz: tzinfo | None = None
+    frm: datetime, to: datetime, transitions: Iterable[Transition], tz: tzinfo | None = None,
+    names: Mapping[str, TermNames] | None = None,
 ) -> str:
-    """A table for a person: one line per transition, local time with its offset first."""
-    span = f"{_local_text(_shown(frm, tz))} to {_local_text(_shown(to, tz))}"
+    """A table for a person: one line per transition, local time with its offset first, terms by name
+    (`names`: per environment, code → name)."""
+    span = f"{local_time(_shown(frm, tz))} to {local_time(_shown(to, tz))}"
     ordered = sorted(transitions, key=transition_key)
     if not ordered:
         return f"No transitions from {span}.\n"
     header = ("WHEN", "ENVIRONMENT", "EVENT", "ID", "EFFECT")
     rows = [
-        (_local_text(t.local_at), t.environment, t.event.value, t.id, _effect_text(t.effect))
+        (local_time(t.local_at), t.environment, t.event.value, _id_text(t, names or {}), _effect_text(t.effect))
         for t in ordered
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
@@ -103,16 +111,40 @@ class CalendarItem:
     tz: tzinfo
     summary: str
     description: str
+    occurrence: str = ""
+    """Which occurrence of a recurring window: its local date (and `-n` for the nth that day)."""
 
     @property
     def uid(self) -> str:
-        return f"{self.environment}-{self.kind}-{self.id}-{self.start:%Y%m%dT%H%MZ}@{UID_DOMAIN}"
+        """From what the item is, never from when: a window moved to another hour keeps its event."""
+        which = f"-{self.occurrence}" if self.occurrence else ""
+        return f"{self.environment}-{self.kind}-{self.id}{which}@{UID_DOMAIN}"
+
+    @property
+    def all_day(self) -> tuple[date, date] | None:
+        """Terms and phases that run from local midnight to local midnight: their first day and the day
+        after their last (DTEND is exclusive, RFC 5545 §3.6.1)."""
+        if self.kind == "window":
+            return None
+        start, end = self.start.astimezone(self.tz), self.end.astimezone(self.tz)
+        if (start.time(), end.time()) != (datetime.min.time(), datetime.min.time()):
+            return None
+        return start.date(), end.date()
 
 
 def calendar_items(timeline: Timeline, frm: datetime, to: datetime) -> list[CalendarItem]:
     """Every window occurrence, phase and term of `timeline` overlapping [frm, to)."""
     lo, hi = frm.astimezone(UTC), to.astimezone(UTC)
-    items = [_window_item(timeline, o.window, o.start, o.end) for o in timeline.occurrences(lo, hi)]
+    items: list[CalendarItem] = []
+    seen: Counter[tuple[str, date]] = Counter()
+    for o in timeline.occurrences(lo, hi):
+        item = _window_item(timeline, o.window, o.start, o.end)
+        if o.window.recurring:
+            day = o.start.astimezone(timeline.tz).date()
+            seen[(o.window.id, day)] += 1
+            count = seen[(o.window.id, day)]
+            item = replace(item, occurrence=f"{day:%Y%m%d}" + (f"-{count}" if count > 1 else ""))
+        items.append(item)
     items += [_phase_item(timeline, p) for p in timeline.phases if _overlaps(p, lo, hi)]
     items += [_term_item(timeline, t) for t in timeline.terms if _overlaps(t, lo, hi)]
     return items
@@ -141,9 +173,10 @@ def _window_item(
 
 
 def _phase_item(timeline: Timeline, phase: Phase) -> CalendarItem:
-    summary = f"[{timeline.environment}] phase {phase.name} ({phase.term})"
+    term = term_label(phase.term, term_names(timeline))
+    summary = f"[{timeline.environment}] phase {phase.name} · {term}"
     description = _lines(
-        f"phase {phase.name} of term {phase.term}",
+        f"phase {phase.name} of {term}",
         f"editable: {', '.join(phase.editable)}" if phase.editable else "",
         f"editors: {', '.join(phase.editors)}" if phase.editors else "",
     )
@@ -159,13 +192,15 @@ def _term_item(timeline: Timeline, term: Term) -> CalendarItem:
 
 
 def _vevent(item: CalendarItem, stamp: datetime) -> Any:
-    from icalendar import Event
+    from icalendar import Event as VEvent
 
-    event = Event()
+    event = VEvent()
     event.add("uid", item.uid)
     event.add("dtstamp", stamp)
-    event.add("dtstart", item.start.astimezone(item.tz))
-    event.add("dtend", item.end.astimezone(item.tz))
+    event.add("sequence", sequence(stamp))
+    days = item.all_day
+    event.add("dtstart", days[0] if days else item.start.astimezone(item.tz))
+    event.add("dtend", days[1] if days else item.end.astimezone(item.tz))
     event.add("summary", item.summary)
     event.add("description", item.description)
     event.add("categories", [item.kind])
@@ -173,11 +208,18 @@ def _vevent(item: CalendarItem, stamp: datetime) -> Any:
     return event
 
 
-def schedule_ics(timelines: Iterable[Timeline], frm: datetime, to: datetime) -> bytes:
+def sequence(stamp: datetime) -> int:
+    """SEQUENCE: the minutes from 2020 to when the calendar was made. A later calendar always carries a
+    higher one, so a calendar program takes a moved window's new times over the old (RFC 5545 §3.8.7.4)."""
+    return max(0, int((stamp - _EPOCH).total_seconds() // 60))
+
+
+def schedule_ics(timelines: Iterable[Timeline], frm: datetime, to: datetime, *, stamp: datetime) -> bytes:
     """An RFC 5545 calendar: one VEVENT per window occurrence, phase and term in [frm, to).
 
-    Times carry the environment's TZID, with a VTIMEZONE for each; DTSTAMP is `frm` so the
-    same input always gives the same bytes. (icalendar is imported here: text and JSON need none of it.)
+    Windows carry the environment's TZID, with a VTIMEZONE for each; terms and phases are all-day
+    events. DTSTAMP is `stamp`, when the calendar was made, so the same input always gives the same
+    bytes. (icalendar is imported here: text and JSON need none of it.)
     """
     from icalendar import Calendar
 
@@ -188,7 +230,7 @@ def schedule_ics(timelines: Iterable[Timeline], frm: datetime, to: datetime) -> 
     calendar.add("x-wr-calname", "reconciler schedule")
     items = [item for timeline in timelines for item in calendar_items(timeline, frm, to)]
     items.sort(key=lambda i: (i.start, i.environment, i.kind, i.id))
-    stamp = frm.astimezone(UTC)
+    stamp = stamp.astimezone(UTC)
     for item in items:
         calendar.add_component(_vevent(item, stamp))
     if items:
