@@ -80,16 +80,18 @@ def test_report_after_apply_shows_every_environment(cli, applied: Path, tmp_path
     assert checker.seen["html"] == checker.seen["body"] == checker.seen["main"] == 1
     for name in load_repository(applied).envs:
         assert f'<section class="env" id="env-{name}"><h2>{name}</h2>' in page
-    assert "Generated 2026-11-30 18:00 UTC" in page
+    assert "Generated Mon 2026-11-30 12:00 -06:00" in page  # every environment is in Chicago: its zone
     # the one-off window on 2026-12-05 is a bar, with its local times in the tooltip, and a transition
-    assert '>banner-upgrade-2026-12</div>' in page
-    assert "banner-upgrade-2026-12: 2026-12-05 20:00 CST → 2026-12-06 03:30 CST" in page
-    assert "<td>2026-12-05 20:00 CST</td><td>window-start</td><td>banner-upgrade-2026-12</td>" in page
+    assert '<span class="bar-label">banner-upgrade-2026-12</span></div>' in page
+    assert "banner-upgrade-2026-12: Sat 2026-12-05 20:00 -06:00 → Sun 2026-12-06 03:30 -06:00" in page
+    assert ('<th scope="row">Sat 2026-12-05 20:00 -06:00</th><td>window-start</td>'
+            "<td>banner-upgrade-2026-12</td>") in page
     assert "weekly-hosted-updates" in page and "final-review" in page
     # the apply shows as the applied record and as recent activity
     assert "first rollout" in page
-    assert "2026-11-25 12:05 CST by " in page
+    assert "Wed 2026-11-25 12:05 -06:00 by " in page
     assert page.count('<table class="activity">') == 3
+    assert "Fall 2026 (202710)" in page  # terms by name
     assert "<script" not in page
 
 
@@ -172,9 +174,10 @@ def test_builder_escapes_and_places_bars() -> None:
     assert "+ merges.courses.terms 2027&#x27;30" in page
     assert '<li class="blocked">! merges.sections.terms 202730: not rolled in the SIS</li>' in page
     assert '<li class="warning">warning: mind &lt;this&gt;</li>' in page
-    assert 'style="left:10.0%;width:10.0%" title="w&lt;x&gt;: 2026-12-02 00:00 CST → 2026-12-03 00:00 CST' in page
+    assert ('style="left:10.0%;width:10.0%" title="w&lt;x&gt;: Wed 2026-12-02 00:00 -06:00 → '
+            'Thu 2026-12-03 00:00 -06:00') in page
     assert 'style="left:0.0%;width:100.0%"' in page  # a term wider than the range is clipped to it
-    assert "revision abcdef123456, 2026-11-25 12:05 CST by ana" in page
+    assert "revision abcdef123456, Wed 2026-11-25 12:05 -06:00 by ana" in page
     assert "go &lt;now&gt;; 3 changes" in page
     assert '<span class="pending">1 change pending, 1 blocked</span>' in page
 
@@ -194,11 +197,12 @@ def test_view_of_the_example_repository(repo: Path) -> None:
     spec = load_repository(repo).envs["production"]
     at = datetime(2026, 12, 5, 21, tzinfo=CHICAGO)
     view = environment_view(spec, {"activity": [{"kind": "apply"}] * 25}, EnvPlan("production", None, "x"), at, 14)
-    assert view.active_windows == ("banner-upgrade-2026-12",)
+    assert view.active_windows == (
+        "banner-upgrade-2026-12 (Banner 9.4 upgrade, SUP-1234) until Sun 2026-12-06 03:30 -06:00",)
     assert view.phases == {"202720": "final-review"}
     assert len(view.activity) == 20 and view.applied is None
     lanes = {(b.lane, b.label) for b in view.bars}
-    assert {("terms", "202710 Fall 2026"), ("phases", "final-review"), ("windows", "weekly-hosted-updates")} <= lanes
+    assert {("terms", "Fall 2026 (202710)"), ("phases", "final-review"), ("windows", "weekly-hosted-updates")} <= lanes
     assert ("windows", "banner-upgrade-2026-12") in lanes  # active at `at`: it overlaps the range
     bars = timeline_bars(Timeline.from_spec(spec), at + timedelta(days=400), at + timedelta(days=407))
     assert bars and all(b.lane == "windows" for b in bars)  # terms and phases are over by then
