@@ -363,6 +363,12 @@ def _delete(doc: Any, path: tuple[str | int, ...], index: int) -> None:
         entry[3] = None
 
 
+def _unset(doc: Any, edit: Edit) -> None:
+    parent = _at(doc, edit.path[:-1])
+    if parent is not None and edit.path[-1] in parent:
+        del parent[edit.path[-1]]
+
+
 def _comment(doc: Any, edit: Edit) -> None:
     parent = _at(doc, edit.path[:-1])
     old = _comment_token(parent, edit.path[-1])
@@ -396,6 +402,7 @@ _OPS = {
     "set": _set,
     "append_item": _append_item,
     "remove_item": _remove_item,
+    "unset": _unset,
     "comment": _comment,
     "drop_comment": _drop_comment,
 }

@@ -48,8 +48,26 @@ MERGE_TYPES = ("courses", "sections", "relationships")
 SCHEDULES = ("nightly", "realtime")
 SECTION_OPTIONS = ("post_fields", "on_delete", "on_conflict", "allow_empty")
 """The options of the sections merge type that live holds (merges.sections.<option>)."""
-PHASE_FIELDS = ("term", "start", "end", "editable", "editors")
-"""What live holds of a phase (phases.<name>.<field>), the name being its key."""
+PHASE_FIELDS = ("term", "start", "end", "editable", "editors", "merge_state")
+"""What live holds of a phase (phases.<name>.<field>), the name being its key (merge_state only when set)."""
+TYPE_OPTIONS: Mapping[str, tuple[str, ...]] = {
+    "courses": ("send_updates", "only_selected_terms", "source_of_truth"),
+    "sections": ("send_updates", *SECTION_OPTIONS, "source_of_truth"),
+    "relationships": ("send_updates", "source_of_truth"),
+}
+"""Per merge type, the options the YAML may give besides its terms (merges.<type>.<option>)."""
+STATE_OPTIONS: Mapping[str, tuple[str, ...]] = {
+    kind: tuple(o for o in options if o != "on_conflict") for kind, options in TYPE_OPTIONS.items()
+}
+"""Per merge type, the options a saved state may overlay (never its terms, never the v2 spelling)."""
+REFERENCE_DATA_TYPES = ("terms", "buildings", "rooms", "departments", "professors")
+"""The merge types that are not term-specific (reference_data.<type>): the platform recommends them on all year."""
+SOURCES_OF_TRUTH = ("institution", "platform", "shared")
+"""Who owns a field both sides changed: Always Institution (the SIS), Always the platform, or shared ownership."""
+V2_ON_CONFLICT: Mapping[str, str] = {"sis": "institution", "platform": "platform"}
+"""Contract v2's `on_conflict` → the source_of_truth.default it means."""
+DEFAULT_SOURCE_OF_TRUTH = "institution"
+"""Sections' source of truth when the YAML gives none (the platform's documented behaviour, v2's `sis`)."""
 
 
 class Severity(str, Enum):

@@ -47,7 +47,7 @@ _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u
 """Control characters (C0, DEL, C1), line separators, bidi overrides, and bytes that are not UTF-8
 (decoded by the OS layer as lone surrogates): none of them may reach a terminal from a file name."""
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
-CACHE_FORMAT = 6
+CACHE_FORMAT = 7  # 7: the merge-settings rules (unknown-state, reference-data-off, deprecated-key)
 
 
 def find_root(explicit: str | Path | None, cwd: Path | None = None) -> Path:

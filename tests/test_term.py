@@ -47,7 +47,8 @@ def test_roll_edits_every_environment_and_base_and_validates(cli, repo: Path) ->
         phases = {p["name"]: p for p in spec.data(Kind.PHASES)["phases"]}
         assert phases["final-review-202820"] == {
             "name": "final-review-202820", "term": "202820", "start": "2027-11-13", "end": "2028-01-11",
-            "editable": ["enrollment_cap", "notes"], "editors": ["registrar"]}
+            "editable": ["enrollment_cap", "notes"], "editors": ["registrar"],
+            "merge_state": "frozen"}  # the new term's final phase is frozen like the one it was rolled from
     terms = {t["code"]: t for t in repository.envs["production"].data(Kind.TERMS)["terms"]}
     assert terms["202820"] == {"code": "202820", "name": "Spring 2028", "start": "2028-01-11", "end": "2028-05-07"}
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.model import MERGE_TYPES, SCHEDULES, SECTION_OPTIONS
+from reconciler.model import MERGE_TYPES, REFERENCE_DATA_TYPES, SCHEDULES, SECTION_OPTIONS, TYPE_OPTIONS
 
 _SET_PATH = re.compile(r"merges\.[^.]+\.terms\Z")
 _HEADER = ("apiVersion", "kind")
@@ -31,6 +31,9 @@ LIVE_PATHS: frozenset[str] = frozenset(
     | {f"merges.{kind}" for kind in MERGE_TYPES}
     | {f"merges.{kind}.terms" for kind in MERGE_TYPES}
     | {f"merges.sections.{option}" for option in SECTION_OPTIONS}
+    | {f"merges.{kind}.{option}" for kind, options in TYPE_OPTIONS.items() for option in options}
+    | {"send_updates", "reference_data", "merge_states"}
+    | {f"reference_data.{kind}" for kind in REFERENCE_DATA_TYPES}
 )
 """Setting paths that exist whether or not a revision declares them (the live-state vocabulary)."""
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from reconciler.model import MERGE_TYPES, SCHEDULES
+from reconciler.model import MERGE_TYPES, REFERENCE_DATA_TYPES, SCHEDULES
 
 FORMAT_VERSION = 1
 CANCELLABLE = ("To Be Scheduled", "Scheduled")
@@ -175,8 +175,15 @@ def plan_environment(
     parts = managed & set(desired)
     if "schedule" in parts:
         changes += _diff_schedule(desired["schedule"], live.get("schedule") or {})
+    if "send_updates" in parts:
+        changes += _diff_value("send_updates", desired["send_updates"], live)
+    if "reference_data" in parts:
+        changes += _diff_reference_data(desired["reference_data"] or {}, live.get("reference_data") or {})
     if "merges" in parts:
         _diff_merges(desired["merges"], live, changes, blocked)
+    if "merge_states" in parts:
+        states = live.get("merge_states") or {}
+        changes += _diff_whole("merge_states", desired["merge_states"] or {}, states, _norm_deep)
     if "phases" in parts:
         changes += _diff_whole("phases", desired["phases"] or {}, live.get("phases") or {}, _norm_lists)
     if "access" in parts:
@@ -205,6 +212,24 @@ def _diff_schedule(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[
     ]
 
 
+def _diff_value(path: str, want: Any, have: Mapping[str, Any]) -> list[Change]:
+    """One setting at `have[path's last key]`: added when live lacks it, changed when it differs."""
+    key = path.rsplit(".", 1)[-1]
+    if key not in have:
+        return [Change(Action.ADD, path, value=copy.deepcopy(want))]
+    if _norm_deep(have[key]) != _norm_deep(want):
+        return [Change(Action.CHANGE, path, before=copy.deepcopy(have[key]), after=copy.deepcopy(want))]
+    return []
+
+
+def _diff_reference_data(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[Change]:
+    out: list[Change] = []
+    for kind in REFERENCE_DATA_TYPES:
+        if kind in desired:
+            out += _diff_value(f"reference_data.{kind}", desired[kind], live)
+    return out
+
+
 def _diff_merges(
     desired: Mapping[str, Any], live: Mapping[str, Any], changes: list[Change], blocked: list[Blocked]
 ) -> None:
@@ -224,19 +249,32 @@ def _diff_merges(
                     changes.append(Change(Action.ADD, path, value=term))
             changes += [Change(Action.REMOVE, path, value=term) for term in sorted(current - wanted)]
         for option in sorted(k for k in want if k != "terms"):
-            target = want[option]
-            opt_path = f"merges.{kind}.{option}"
-            if option not in have:
-                changes.append(Change(Action.ADD, opt_path, value=copy.deepcopy(target)))
-            elif _norm_option(have[option]) != _norm_option(target):
-                changes.append(
-                    Change(Action.CHANGE, opt_path, before=copy.deepcopy(have[option]), after=copy.deepcopy(target))
-                )
+            changes += _diff_value(f"merges.{kind}.{option}", want[option], have)
+        changes += _other_spelling(kind, want, have)
+
+
+SOURCE_KEYS = ("on_conflict", "source_of_truth")
+"""A merge type's source of truth in live is one of these two spellings (see `desired`)."""
+
+
+def _other_spelling(kind: str, want: Mapping[str, Any], have: Mapping[str, Any]) -> list[Change]:
+    """The live spelling of the source of truth that the desired one replaces (a console that wrote the other)."""
+    if not any(key in want for key in SOURCE_KEYS):
+        return []
+    return [Change(Action.REMOVE, f"merges.{kind}.{key}", value=copy.deepcopy(have[key]))
+            for key in SOURCE_KEYS if key in have and key not in want]
 
 
 def _norm_option(value: Any) -> Any:
     # post_fields is a set of field names: its order carries no meaning.
     return sorted(value) if isinstance(value, list) else value
+
+
+def _norm_deep(value: Any) -> Any:
+    """A value with every list in it as a set (post_fields inside a saved state too)."""
+    if isinstance(value, Mapping):
+        return {k: _norm_deep(v) for k, v in value.items()}
+    return _norm_option(value)
 
 
 def _norm_lists(item: Any) -> Any:
@@ -340,19 +378,27 @@ def merge_order(sis: str) -> tuple[str, ...]:
 def safe_order(change: Change, sis: str = "banner") -> tuple[int, int, str, str]:
     """Sort key of the safe order (DESIGN §3), smallest first:
 
-    0. pauses (a schedule switched off), so nothing merges while scopes move;
+    0. pauses (a schedule switched off), then sending updates to the SIS switched off, so nothing merges or
+       posts while scopes move;
     1. term additions, in merge order (courses, sections, relationships; PeopleSoft sections first);
     2. term removals, in the reverse of that order (dependants leave before what they depend on);
-    3. section options;
-    4. phases;  5. access (users, then roles);
+    3. merge options, then reference data, then saved states added or changed (before a phase names them);
+    4. phases, then saved states removed (after the phases that named them);  5. access (users, then roles);
     6. the hosted version;  7. update requests (submitted, edited or cancelled);
-    8. resumed schedules (switched on) last, once everything they would merge is in place.
+    8. resumed schedules (switched on) last, once everything they would merge is in place, then sending
+       updates switched back on.
     Ties keep a stable, readable order by path then value.
     """
     order = merge_order(sis)
     path, tail = change.path, str(change.value if change.value is not None else "")
     if path.startswith("schedule."):
         return (8 if change.after else 0, 0, path, tail)
+    if path == "send_updates" or (path.startswith("merges.") and path.endswith(".send_updates")):
+        return (8 if _switched_on(change) else 0, 1, path, tail)
+    if path.startswith("reference_data."):
+        return (3, 1, path, tail)
+    if path.startswith("merge_states."):
+        return (4, 1, path, tail) if change.action is Action.REMOVE else (3, 2, path, tail)
     if path.startswith("merges.") and path.endswith(".terms"):
         kind = path.split(".")[1]
         index = order.index(kind) if kind in order else len(order)
@@ -372,12 +418,19 @@ def safe_order(change: Change, sis: str = "banner") -> tuple[int, int, str, str]
     return (7, 0, path, tail)
 
 
+def _switched_on(change: Change) -> bool:
+    """A switch left on or turned on (removing one leaves the platform's default, on)."""
+    if change.action is Action.CHANGE:
+        return bool(change.after)
+    return change.action is Action.REMOVE or bool(change.value)
+
+
 # --- applying one change to a live value (pure) -----------------------------------------------
 
 
 def split_path(path: str) -> tuple[str, ...]:
     """Split a dotted live path, keeping dots inside e-mail addresses, request ids and phase names."""
-    for prefix in ("access.users.", "update_requests.", "phases."):
+    for prefix in ("access.users.", "update_requests.", "phases.", "merge_states."):
         if path.startswith(prefix) and len(path) > len(prefix):
             return (*prefix.rstrip(".").split("."), path[len(prefix) :])
     return tuple(path.split("."))
@@ -415,11 +468,12 @@ def apply_change(live: Mapping[str, Any], change: Change) -> dict[str, Any]:
 
 
 def live_item_count(live: Mapping[str, Any]) -> int:
-    """Items a removal can take away: scoped terms, phases, users, role permissions, requests."""
+    """Items a removal can take away: scoped terms, saved states, phases, users, role permissions, requests."""
     merges = live.get("merges") or {}
     access = live.get("access") or {}
     return (
         sum(len((merges.get(kind) or {}).get("terms") or []) for kind in MERGE_TYPES)
+        + len(live.get("merge_states") or {})
         + len(live.get("phases") or {})
         + len(access.get("users") or {})
         + sum(len(perms or {}) for perms in (access.get("roles") or {}).values())

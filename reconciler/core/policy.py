@@ -18,7 +18,16 @@ from reconciler.core.secrets import SECRET_KEY as _SECRET_KEY  # noqa: F401
 from reconciler.core.secrets import may_hold_a_secret as _may_hold_a_secret  # noqa: F401
 from reconciler.core.secrets import secret_problems  # noqa: F401
 from reconciler.core.window_rules import window_always, window_flood, window_order, window_overlap, window_start
-from reconciler.model import MERGE_TYPES, Document, EnvironmentSpec, Kind, Problem, Severity
+from reconciler.model import (
+    MERGE_TYPES,
+    REFERENCE_DATA_TYPES,
+    V2_ON_CONFLICT,
+    Document,
+    EnvironmentSpec,
+    Kind,
+    Problem,
+    Severity,
+)
 
 Rule = Callable[[EnvironmentSpec, Mapping[str, EnvironmentSpec], datetime], Iterator[Problem]]
 
@@ -291,6 +300,41 @@ def cloud_version(spec: EnvironmentSpec, specs: Mapping[str, EnvironmentSpec], _
             yield _error(doc, ("requests", index, "action"), "cloud-version", message)  # type: ignore[arg-type]
 
 
+def unknown_state(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], __: datetime) -> Iterator[Problem]:
+    """A phase's merge_state must name one of the MergeSettings' saved_states."""
+    if Kind.MERGE_SETTINGS in spec.broken or Kind.PHASES not in spec.docs:
+        return
+    states = (spec.data(Kind.MERGE_SETTINGS) or {}).get("saved_states") or {}
+    known = ", ".join(sorted(states)) or "none"
+    for index, phase in enumerate(_phases(spec)):
+        name = phase.get("merge_state")
+        if name is not None and name not in states:
+            message = f"phase {phase['name']!r} uses merge_state {name!r}, not in saved_states (have: {known})"
+            yield _error(spec.docs[Kind.PHASES], ("phases", index, "merge_state"), "unknown-state", message)
+
+
+def reference_data_off(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], __: datetime) -> Iterator[Problem]:
+    """The platform recommends the merge types that are not term-specific on all year."""
+    doc = spec.docs.get(Kind.MERGE_SETTINGS)
+    data = (doc.data.get("reference_data") or {}) if doc else {}
+    for kind in REFERENCE_DATA_TYPES:
+        if doc is not None and data.get(kind) is False:
+            message = f"the {kind} merge is off; the platform recommends merging reference data all year"
+            yield _warning(doc, ("reference_data", kind), "reference-data-off", message)
+
+
+def deprecated_key(spec: EnvironmentSpec, _: Mapping[str, EnvironmentSpec], __: datetime) -> Iterator[Problem]:
+    """Contract v2's on_conflict still works; say how to write it now."""
+    doc = spec.docs.get(Kind.MERGE_SETTINGS)
+    merges = (doc.data.get("merges") or {}) if doc else {}
+    for kind in MERGE_TYPES:
+        value = str((merges.get(kind) or {}).get("on_conflict"))
+        if doc is not None and value in V2_ON_CONFLICT:
+            message = (f"on_conflict: {value} is contract v2's spelling; write "
+                       f"source_of_truth: {{default: {V2_ON_CONFLICT[value]}}} (the same setting)")
+            yield _warning(doc, ("merges", kind, "on_conflict"), "deprecated-key", message)
+
+
 RULES: tuple[Rule, ...] = (
     name_mismatch,
     duplicate_id,
@@ -308,4 +352,7 @@ RULES: tuple[Rule, ...] = (
     promotion,
     unknown_site,
     cloud_version,
+    unknown_state,
+    reference_data_off,
+    deprecated_key,
 )

@@ -43,7 +43,8 @@ class Edit:
 
     op: `append` (value to the list at path), `remove` (value from the list at path),
     `set` (path's value; missing mappings on the way are made), `append_item` (a mapping to
-    the list at path), `remove_item` (the item at path), `drop_comment` (the comment after path).
+    the list at path), `remove_item` (the item at path), `unset` (the mapping key at path),
+    `drop_comment` (the comment after path).
     """
 
     op: str
@@ -212,6 +213,8 @@ def _roll_phases(changes: Changes, f: YamlFile, term: NewTerm) -> None:
             "end": term.shift(as_date(phase["end"])),
             "editable": Flow(phase.get("editable") or ()),
             "editors": Flow(phase.get("editors") or ()),
+            # the new term's phase merges the way its model's did (a saved state such as `frozen`)
+            **({"merge_state": str(phase["merge_state"])} if phase.get("merge_state") is not None else {}),
         }
         note = f"phases + {name} (term {term.code}, {copy['start']}..{copy['end']}, like {phase['name']})"
         changes.add(f.path, Edit("append_item", ("phases",), copy, note))
@@ -280,6 +283,7 @@ def promote(src: Side, dst: Side) -> Changes:
     """Edits that give DST the term scopes and phases SRC has."""
     changes = Changes()
     _promote_scopes(changes, src, dst)
+    _promote_states(changes, src, dst)
     _promote_phases(changes, src, dst)
     _promote_terms(changes, src, dst)
     return changes
@@ -306,6 +310,24 @@ def _promote_scopes(changes: Changes, src: Side, dst: Side) -> None:
         changes.add(f.path, Edit("set", ("merges", mtype, "terms"), Flow(Code(c) for c in codes), note))
 
 
+def _promote_states(changes: Changes, src: Side, dst: Side) -> None:
+    """The saved states SRC's phases may name: DST gets SRC's, each state whole, in its own file."""
+    want = (src.merged.get(Kind.MERGE_SETTINGS) or {}).get("saved_states")
+    have = (dst.merged.get(Kind.MERGE_SETTINGS) or {}).get("saved_states")
+    if want is None or _plain(want) == _plain(have or {}):
+        return
+    f = _own(changes, dst, Kind.MERGE_SETTINGS)
+    for name, state in want.items():
+        if _plain(state) != _plain((have or {}).get(name)):
+            changes.add(f.path, Edit("set", ("saved_states", str(name)), _plain(state), f"saved_states.{name}"))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return list(value) if isinstance(value, list | tuple) else value
+
+
 def _delta(added: Sequence[str], gone: Sequence[str]) -> str:
     parts = [f"+ {c}" for c in added] + [f"- {c}" for c in gone]
     return f" ({', '.join(parts)})" if parts else ""
@@ -313,7 +335,7 @@ def _delta(added: Sequence[str], gone: Sequence[str]) -> str:
 
 def _phase_key(phase: Mapping[str, Any]) -> tuple[Any, ...]:
     return (str(phase.get("term")), str(as_date(phase["start"])), str(as_date(phase["end"])),
-            sorted(phase.get("editable") or []), sorted(phase.get("editors") or []))
+            sorted(phase.get("editable") or []), sorted(phase.get("editors") or []), phase.get("merge_state"))
 
 
 def _plain_phase(phase: Mapping[str, Any]) -> dict[str, Any]:
@@ -355,6 +377,9 @@ def _promote_phases(changes: Changes, src: Side, dst: Side) -> None:
                 if key != "name" and _differs(phase.get(key), value):
                     note = f"phases.{name}.{key} = {_shown(value)}"
                     changes.add(f.path, Edit("set", ("phases", index, key), value, note))
+            if "merge_state" in phase and by_name[name].get("merge_state") is None:
+                changes.add(f.path, Edit("unset", ("phases", index, "merge_state"), None,
+                                         f"phases.{name}.merge_state removed"))
     for index in reversed(range(len(own))):
         name = str(own[index].get("name"))
         if name not in by_name:

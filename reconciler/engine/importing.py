@@ -3,7 +3,8 @@
 Round-trip YAML (ruamel): comments, key order and flow style are kept; only values that differ
 from what the YAML (merged over `_base/`) already says are written, always in the environment's
 own file (created when the kind lives only in `_base/` or nowhere). Imported: MergeSettings
-(schedule, merges.*.terms and the section options), Phases, and the users of Access. A schedule
+(schedule, merges.*.terms and the section options; send_updates, reference data, source of truth and
+saved states through `importing_merges`), Phases (with their merge_state), and the users of Access. A schedule
 switched off by a window active now is the window's doing, not drift, and is left alone.
 """
 
@@ -147,6 +148,9 @@ def _merge_settings(doc: Any, merged: Mapping[str, Any], live: Mapping[str, Any]
             if declared.get(name) != schedule[name]:
                 _child(doc, "schedule")[name] = schedule[name]
                 changed = True
+    from reconciler.engine.importing_merges import merge_options
+
+    changed |= merge_options(doc, merged, live)
     merges = live.get("merges")
     if not isinstance(merges, Mapping):
         return changed
@@ -164,7 +168,7 @@ def _merge_settings(doc: Any, merged: Mapping[str, Any], live: Mapping[str, Any]
         if kind != "sections":
             continue
         for option in SECTION_OPTIONS:
-            if option not in scope:
+            if option not in scope or option == "on_conflict":  # the source of truth: importing_merges
                 continue
             value = scope[option]
             if option == "post_fields":
@@ -235,6 +239,11 @@ def _phases(doc: Any, merged: Mapping[str, Any], live: Mapping[str, Any], spec: 
             elif key == "term":
                 if have is None or str(have) != str(want):
                     node[key] = _q(want)
+            elif key == "merge_state":
+                if want is None and have is not None:
+                    del node[key]
+                elif want is not None and str(have) != str(want):
+                    node[key] = str(want)
             elif have is None or sorted(have) != sorted(want or []):
                 _set_list(node, key, _ordered(have, want), have if have is not None else _seq([], True))
     return True
@@ -260,6 +269,8 @@ def _same_phases(declared: Mapping[str, Mapping[str, Any]], live: Mapping[str, A
         for key in ("editable", "editors"):
             if sorted(mine.get(key) or []) != sorted(item.get(key) or []):
                 return False
+        if mine.get("merge_state") != item.get("merge_state"):
+            return False
     return True
 
 

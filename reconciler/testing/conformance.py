@@ -326,3 +326,38 @@ class ConnectorConformance:
         connector.apply_changes([Change(Action.REMOVE, path, value="202720")], record=self.record(live))
         assert connector.read()["merges"]["sections"]["terms"] == ["202710"]
 
+
+    def test_merge_settings_paths_round_trip(self, connector: Connector) -> None:
+        """send_updates, reference data, a merge type's send_updates, only_selected_terms and source of truth
+        (in either live spelling), saved states and a phase's merge_state: added, changed and removed, each
+        read back as written, and a plan against what was read is empty."""
+        self.needs(connector, "write")
+        sot = {"default": "shared", "fields": {"call_number": "institution", "room": "platform"}}
+        phase = {"term": "202720", "start": "2026-11-13", "end": "2027-01-11", "editable": ["notes"],
+                 "editors": ["registrar"], "merge_state": "frozen"}
+        adds = [Change(Action.ADD, "send_updates", value=False),
+                Change(Action.ADD, "reference_data.rooms", value=True),
+                Change(Action.ADD, "merges.courses.only_selected_terms", value=False),
+                Change(Action.ADD, "merges.sections.send_updates", value=False),
+                Change(Action.ADD, "merges.sections.on_conflict", value="sis"),
+                Change(Action.ADD, "merge_states.frozen", value={"send_updates": False}),
+                Change(Action.ADD, "merge_states.post-only", value={"sections": {"post_fields": ["rooms"]}}),
+                Change(Action.ADD, "phases.final-review", value=phase)]
+        connector.apply_changes(adds, record=self.record(connector.read()))
+        live = connector.read()
+        assert live["send_updates"] is False and live["reference_data"] == {"rooms": True}
+        assert live["merges"]["sections"] == {"send_updates": False, "on_conflict": "sis"}
+        assert live["merge_states"]["frozen"] == {"send_updates": False}
+        assert live["phases"]["final-review"]["merge_state"] == "frozen"
+        changes = [Change(Action.CHANGE, "send_updates", before=False, after=True),
+                   Change(Action.REMOVE, "merges.sections.on_conflict", value="sis"),
+                   Change(Action.ADD, "merges.sections.source_of_truth", value=sot),
+                   Change(Action.REMOVE, "merge_states.post-only", value={})]
+        connector.apply_changes(changes, record=self.record(live))
+        live = connector.read()
+        assert live["send_updates"] is True
+        assert live["merges"]["sections"] == {"send_updates": False, "source_of_truth": sot}
+        assert set(live["merge_states"]) == {"frozen"}
+        desired = {k: live[k] for k in ("send_updates", "reference_data", "merges", "merge_states", "phases")}
+        again = plan_environment("x", desired, live, managed=frozenset(desired))
+        assert again.changes == ()
