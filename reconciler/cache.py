@@ -42,10 +42,16 @@ class DocumentCache:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(self.path, timeout=2)
-                db.execute("CREATE TABLE IF NOT EXISTS document (key TEXT PRIMARY KEY, value TEXT, marks TEXT)")
-                self._db = db
             except (OSError, sqlite3.Error) as exc:
                 log.debug("document cache disabled: %s", exc)
+                return None
+            try:
+                db.execute("CREATE TABLE IF NOT EXISTS document (key TEXT PRIMARY KEY, value TEXT, marks TEXT)")
+            except sqlite3.Error as exc:
+                db.close()
+                log.debug("document cache disabled: %s", exc)
+                return None
+            self._db = db
         return self._db
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
@@ -76,16 +82,22 @@ class DocumentCache:
         self._pending[key] = (json.dumps(entry, separators=(",", ":")), marks)
 
     def flush(self) -> None:
+        """Write what was put, and close the file (a later use opens it again)."""
         db = self._open()
-        if db is None or not self._pending:
-            return
-        try:
-            with db:
-                rows = ((key, value, marks) for key, (value, marks) in self._pending.items())
-                db.executemany("INSERT OR REPLACE INTO document VALUES (?, ?, ?)", rows)
-        except sqlite3.Error as exc:
-            log.debug("document cache not written: %s", exc)
+        if db is not None and self._pending:
+            try:
+                with db:
+                    rows = ((key, value, marks) for key, (value, marks) in self._pending.items())
+                    db.executemany("INSERT OR REPLACE INTO document VALUES (?, ?, ?)", rows)
+            except sqlite3.Error as exc:
+                log.debug("document cache not written: %s", exc)
         self._pending.clear()
+        self.close()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
 
 def _decode(value: str, marks: str | None) -> Any:

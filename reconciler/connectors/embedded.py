@@ -18,6 +18,7 @@ import json
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager, suppress
 from datetime import UTC, datetime
@@ -76,7 +77,8 @@ def _open(path: Path) -> sqlite3.Connection:
     fresh = not path.exists() or path.stat().st_size == 0
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=LOCK_WAIT_S, isolation_level=None)
+        # not bound to its thread: a connection kept per thread is closed by the store's finalizer
+        conn = sqlite3.connect(path, timeout=LOCK_WAIT_S, isolation_level=None, check_same_thread=False)
     except (OSError, sqlite3.Error) as e:
         raise StoreError(f"{path}: cannot open the store: {e}") from e
     try:
@@ -161,6 +163,13 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def _close_each(connections: list[sqlite3.Connection]) -> None:
+    for conn in connections:
+        with suppress(sqlite3.Error):
+            conn.close()
+    connections.clear()
+
+
 class LiveStore:
     """One environment's live side in the store file. Methods taking `conn` run inside the caller's
     transaction (`with store.transaction() as conn:`), so a caller can combine them atomically."""
@@ -176,6 +185,10 @@ class LiveStore:
         self.sync_each_commit = sync_each_commit
         self.keep_open = keep_open or connections is not None
         self._local = connections if connections is not None else threading.local()
+        self._kept: list[sqlite3.Connection] | None = None
+        if keep_open and connections is None:  # ours to close, once this store is gone
+            self._kept = []
+            weakref.finalize(self, _close_each, self._kept)
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -188,6 +201,8 @@ class LiveStore:
         kept: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if kept is None:
             kept = self._local.conn = self._open()
+            if self._kept is not None:
+                self._kept.append(kept)  # list.append is atomic: no lock for the threads of one apply
         yield kept
 
     def _open(self) -> sqlite3.Connection:
