@@ -824,6 +824,12 @@ def _env_log(repo: Any, environment: str) -> list[str]:
     return text.splitlines()
 
 
+def commit_of(root: Path, rev: str) -> str | None:
+    """The full sha of the commit `rev` names (a branch, tag or sha); None when git cannot say."""
+    out = _git(root, "rev-parse", "--verify", "-q", "--end-of-options", f"{rev}^{{commit}}", timeout=10)
+    return (out or b"").decode().strip() or None
+
+
 def has_revision(root: Path, rev: str) -> bool | None:
     """Whether HEAD's history holds `rev` (a `-dirty` one: the commit it was made on); None when git
     cannot say (no HEAD, or a shallow clone that lacks the commit)."""

@@ -90,13 +90,22 @@ class Repository:
         for name in names:
             check_env_name(name)
             if name not in self.folders:
-                have = ", ".join(self.folders) or "none"
-                raise UsageError(f"no environment {name!r} under {ENVIRONMENTS}/ (have: {have})")
+                raise UsageError(f"no environment {name!r} under {ENVIRONMENTS}/ ({did_you_mean(name, self.folders)})")
         chosen = list(dict.fromkeys(names)) if names else list(self.folders)
         if shard:
             index, count = shard
             chosen = [n for i, n in enumerate(chosen) if i % count == index - 1]
         return chosen
+
+
+def did_you_mean(name: str, folders: Sequence[str]) -> str:
+    """The closest environment name, if one is close, then every one (DESIGN §4: a mistyped name gets a
+    did-you-mean)."""
+    import difflib
+
+    have = f"have: {', '.join(folders) or 'none'}"
+    close = difflib.get_close_matches(name, list(folders), n=1)
+    return f"did you mean {close[0]!r}? {have}" if close else have
 
 
 def load_repository(root: Path, cache: DocumentCache | None = None) -> Repository:

@@ -77,7 +77,7 @@ def test_drift_reports_console_edits(cli, applied: Path) -> None:  # type: ignor
     }
     text = cli("--root", str(applied), "drift", "staging")
     assert text.code == 2
-    assert "schedule.nightly: true -> false" in text.out
+    assert "  ~ schedule.nightly: true → false" in text.out  # the plan's symbol and arrow
 
 
 def test_status_shows_window_and_not_in_sync(cli, applied: Path) -> None:  # type: ignore[no-untyped-def]

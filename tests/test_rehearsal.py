@@ -189,7 +189,8 @@ def test_the_whole_loop(rehearsal: Rehearsal) -> None:
     applied = entries[0]  # newest first: the apply follows its commit
     assert applied["kind"] == "activity" and applied["outcome"] == "applied", applied
     assert applied["actor"] == AUTHOR and applied["ticket"] == "REG-42"
-    assert sorted(applied["details"]) == sorted(f"+ merges.{kind}.terms 202810"
+    because = f'  (commit {merge_sha[:7]} "{MERGED}" by Test Registrar)'  # the commit that made the change
+    assert sorted(applied["details"]) == sorted(f"+ merges.{kind}.terms 202810{because}"
                                                 for kind in ("courses", "sections", "relationships"))
     trailers = git(repo, "log", "-1", "--format=%B", applied["sha"])
     assert f"Revision: {merge_sha}" in trailers and "Ticket: REG-42" in trailers
@@ -221,7 +222,7 @@ def test_the_whole_loop(rehearsal: Rehearsal) -> None:
     console(server, "production", {"merges.sections.on_delete": "delete"})
     assert run.drift("production") == (2, [EDIT])
     text = run("drift", "production")
-    assert text.code == 2 and '~ merges.sections.on_delete: "cancel" -> "delete"' in text.out
+    assert text.code == 2 and "~ merges.sections.on_delete: cancel → delete" in text.out  # the plan's symbols
     plan = run("plan", "production", "--at", T3.isoformat(), "--format", "json")
     changes = [c for env in json.loads(plan.out)["environments"] for c in env["changes"]]
     assert [c["path"] for c in changes] == ["merges.sections.on_delete"], changes

@@ -338,8 +338,11 @@ def test_plan_base_plans_a_changed_live_against_the_base_yaml_and_reads_the_othe
     assert envs["staging"]["warnings"] == [
         "live settings differ from main's (live.url changed): planned against main's YAML; live was not read and "
         "no token was used"]
+    pr_commit = git(repo, "rev-parse", "HEAD").strip()
     assert envs["staging"]["changes"] == [
-        {"action": "change", "path": "schedule.realtime", "before": False, "after": True}]
+        {"action": "change", "path": "schedule.realtime", "before": False, "after": True,
+         "because": f'commit {pr_commit[:7]} "staging on my server, merges in real time; a trial environment" '
+                    "by Test Registrar"}]  # only the pull request's own commit: the stand-in is main as applied
     assert envs["trial"]["warnings"] == [
         "trial is not in main's YAML: planned against an empty live; live was not read and no token was used"]
     assert envs["trial"]["changes"]

@@ -65,10 +65,18 @@ def _text(results: Sequence[Mapping[str, Any]]) -> str:
             count = len(result["drift"])
             lines.append(f"{name}: {count} change{'s' if count != 1 else ''} outside git since the apply of "
                          f"{result['applied'].get('at')}")
-            for item in result["drift"]:
-                lines.append(f"  ~ {item['path']}: {_show(item['before'])} -> {_show(item['after'])}")
+            lines += [f"  {_line(item)}" for item in result["drift"]]
     return "\n".join(lines) + "\n"
 
 
-def _show(value: Any) -> str:
-    return "(absent)" if value is None else json.dumps(value, sort_keys=True, default=str)
+def _line(item: Mapping[str, Any]) -> str:
+    """A drifted setting in the plan's words and symbols (+ appeared in live, - gone from it, ~ changed)."""
+    from reconciler.core.plan import Action, Change
+    from reconciler.core.render import change_line
+
+    path, before, after = str(item["path"]), item["before"], item["after"]
+    if before is None:
+        return change_line(Change(Action.ADD, path, value=after))
+    if after is None:
+        return change_line(Change(Action.REMOVE, path, value=before))
+    return change_line(Change(Action.CHANGE, path, before=before, after=after))

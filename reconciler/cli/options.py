@@ -93,7 +93,9 @@ def fleet_instant(option: str, text: str, specs: Sequence[EnvironmentSpec]) -> d
 
 
 def use_color() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    """Colour at a terminal unless NO_COLOR is set to a non-empty value (no-color.org: an empty one is as
+    if unset)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 def emit(text: str) -> None:

@@ -53,6 +53,26 @@ def run_status(root: Path, envs: Sequence[str], *, at_text: str | None = None, f
     return 0
 
 
+def _windows(windows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per open window: its id, why, its ticket and when it ends."""
+    if not windows:
+        return ["  windows:      none active"]
+    lines = []
+    for index, w in enumerate(windows):
+        why = "; ".join(str(part) for part in (w["reason"], w["ticket"]) if part)
+        label = "  windows:      " if index == 0 else "                "
+        lines.append(f"{label}{w['id']}{f' ({why})' if why else ''}, until {_when(w['ends'])}")
+    return lines
+
+
+def _when(iso: str) -> str:
+    """`2026-11-29 09:00 -06:00`: the environment's wall clock and its offset."""
+    from datetime import datetime
+
+    moment = datetime.fromisoformat(iso)
+    return f"{moment:%Y-%m-%d %H:%M} {iso[-6:]}"
+
+
 def _text(results: Sequence[Mapping[str, Any]]) -> str:
     lines: list[str] = []
     for r in results:
@@ -68,7 +88,7 @@ def _text(results: Sequence[Mapping[str, Any]]) -> str:
         if r["drift"]:
             sync += f"; drift: {r['drift']} live change{'s' if r['drift'] != 1 else ''} outside git"
         lines.append(f"  state:        {sync}")
-        lines.append(f"  windows:      {', '.join(r['active_windows']) or 'none active'}")
+        lines += _windows(r["windows"])
         phases = ", ".join(f"{term}: {name}" for term, name in sorted(r["phases"].items()))
         lines.append(f"  phases:       {phases or 'none'}")
         nxt = r["next_transition"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from reconciler.core.causes import Causes, applied_at, explain
 from reconciler.core.clock import required, yaml_instant
 from reconciler.core.desired import desired_state, managed_parts
 from reconciler.core.plan import (
@@ -85,22 +86,27 @@ def failure_outcome(changes: Sequence[Change], error: BaseException) -> ApplyOut
     return ApplyOutcome((), None, tuple(changes), str(error) or type(error).__name__, known=False)
 
 
-def plan_one(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime, revision: str | None) -> EnvPlan:
-    """One environment's plan at `at`: the effective desired state against `live`."""
+def plan_one(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime, revision: str | None,
+             causes: Causes | None = None) -> EnvPlan:
+    """One environment's plan at `at`: the effective desired state against `live`, each change saying why
+    (`causes`: what the engine read from git; without it, only live's own `applied.at` is known)."""
     from reconciler.core.platform_map import restrict
 
     timeline = Timeline.windows_of(spec)
     eff = effective(desired_state(spec), timeline, at)
     state, unreadable = restrict(spec, eff.state)  # a read-only platform's unreadable kinds stay unmanaged
+    known = causes or Causes()
+    since = known.since or applied_at(live)
     env_plan = plan_environment(
         spec.name,
         state,
         live,
-        because={**resumed_because(timeline, eff.state, live, at), **eff.because},
+        because={**resumed_because(timeline, eff.state, live, at, since), **eff.because},
         sis=str(spec.config.get("sis") or "banner"),
         revision=revision,
         managed=managed_parts(spec),
     )
+    env_plan = explain(env_plan, known.commits)
     return replace(env_plan, warnings=(*env_plan.warnings, *unreadable)) if unreadable else env_plan
 
 
@@ -108,15 +114,20 @@ RESUME_LOOKBACK = timedelta(days=31)
 
 
 def resumed_because(
-    timeline: Timeline, state: Mapping[str, Any], live: Mapping[str, Any], at: datetime
+    timeline: Timeline, state: Mapping[str, Any], live: Mapping[str, Any], at: datetime, since: datetime | None
 ) -> dict[str, str]:
     """For a schedule that is off in live and on in the effective state: the window whose end turns it
-    back on (the latest to end before `at` that paused it), so the plan and the activity log name it."""
+    back on — the latest that paused it to end after the last apply (`since`) and by `at`, so the plan and
+    the activity log name it. A window that ended before the last apply is not this run's cause (a commit
+    or a console edit is), and with no apply known, no end was crossed since."""
     schedule = state.get("schedule")
     live_schedule = live.get("schedule")
     if not isinstance(schedule, Mapping) or not isinstance(live_schedule, Mapping) or not timeline.windows:
         return {}
-    ended = [o for o in timeline.occurrences(at - RESUME_LOOKBACK, at) if o.end <= at]
+    if since is None:
+        return {}
+    start = max(since, at - RESUME_LOOKBACK)
+    ended = [o for o in timeline.occurrences(start, at) if since < o.end <= at]
     out: dict[str, str] = {}
     for name, on in schedule.items():
         path = f"schedule.{name}"
@@ -128,11 +139,13 @@ def resumed_because(
 
 def build_plan(
     specs: Sequence[EnvironmentSpec], lives: Mapping[str, Mapping[str, Any]], at: datetime, revision: str | None,
-    *, warnings: Mapping[str, Sequence[str]] | None = None,
+    *, warnings: Mapping[str, Sequence[str]] | None = None, causes: Mapping[str, Causes] | None = None,
 ) -> Plan:
-    """Every environment's plan against its live side, each with its `warnings` (by name) if any."""
-    notes = warnings or {}
-    return Plan(at, tuple(_warned(plan_one(spec, lives.get(spec.name) or {}, at, revision), notes.get(spec.name))
+    """Every environment's plan against its live side, each with its `warnings` (by name) if any, and each
+    change's cause from `causes` (by name; see plan_one)."""
+    notes, known = warnings or {}, causes or {}
+    return Plan(at, tuple(_warned(plan_one(spec, lives.get(spec.name) or {}, at, revision, known.get(spec.name)),
+                                  notes.get(spec.name))
                           for spec in specs))
 
 

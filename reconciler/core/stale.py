@@ -32,7 +32,13 @@ def saved_plan_problem(saved: EnvPlan, saved_at: datetime, replanned: EnvPlan, r
         first = crossed[0]
         return StalePlanError(f"{name}: the saved plan is stale: {first.event.value} {first.id} at "
                               f"{first.local_at.isoformat()} lies between the plan's time and now; {MAKE_NEW}")
-    if [c.data for c in saved.changes] != [c.data for c in replanned.changes]:
+    if _settings(saved) != _settings(replanned):
         return PlanError(f"{name}: the saved plan's changes are not the ones its revision's YAML gives against "
                          f"this live side (edited by hand?); refused; {MAKE_NEW}")
     return None
+
+
+def _settings(env_plan: EnvPlan) -> list[dict[str, object]]:
+    """The changes without `because`: what is done must match; why was said when the plan was made (from git,
+    which the checksum keeps from being edited)."""
+    return [{k: v for k, v in c.data.items() if k != "because"} for c in env_plan.changes]

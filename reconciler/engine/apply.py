@@ -25,7 +25,9 @@ from reconciler.model import EnvironmentSpec
 
 if TYPE_CHECKING:
     from reconciler.activity import Entry
+    from reconciler.core.causes import Causes
     from reconciler.engine import Engine
+    from reconciler.engine.causes import CauseReader
     from reconciler.engine.records import Recorder
 
 DEFAULT_PARALLEL = 4
@@ -69,6 +71,8 @@ class Run:
     in_ci: bool = False
     known_revisions: dict[str, bool | None] = field(default_factory=dict)
     """Whether this checkout holds each revision live was applied from, asked of git once per revision."""
+    causes: CauseReader | None = None
+    """Why each change is made, read from git once for the whole run."""
 
     @property
     def holder(self) -> str:
@@ -81,13 +85,15 @@ def apply(engine: Engine, envs: Sequence[str], *, plan_file: str | None = None, 
           moment: datetime | None = None) -> int:
     """Apply each selected environment (or a saved plan's), each through the pipeline; 0, or ApplyFailed."""
     from reconciler import activity
+    from reconciler.engine.causes import CauseReader
     from reconciler.engine.records import Recorder
 
     moment = moment or engine.now()
     saved, saved_id = _load_saved(plan_file) if plan_file else (None, None)
     specs = _specs(engine, envs, saved, plan_file, shard, moment)
     if saved is None:
-        unprotected_refusal(specs, yes)
+        if not engine.out.interactive:  # at a terminal, the plan is shown and the person asked instead
+            unprotected_refusal(specs, yes)
         shown = _confirmed(engine, specs, moment, yes, parallel)
         if shown is False:
             engine.out.note("nothing applied")
@@ -102,7 +108,7 @@ def apply(engine: Engine, envs: Sequence[str], *, plan_file: str | None = None, 
     with Recorder(engine.root, engine.out.note) as records:
         records.flush()
         run = Run(engine, moment, revision, activity.actor(engine.root), force, message, ticket, records,
-                  saved, saved_id, activity.in_ci())
+                  saved, saved_id, activity.in_ci(), causes=CauseReader(engine.root))
         results = _apply_each(run, specs, parallel)
     return _finish(engine, results)
 
@@ -159,11 +165,14 @@ def _confirmed(engine: Engine, specs: Sequence[EnvironmentSpec], moment: datetim
     (refused if live moved meanwhile). False when the person said no; True when nobody was asked."""
     from reconciler.core.apply import build_plan
     from reconciler.core.render import plan_text
+    from reconciler.engine.causes import CauseReader
 
     if yes or not engine.out.interactive:
         return True
     lives, _ = engine.read_all(specs, parallel, writing=True)
-    plan = build_plan([s for s in specs if s.name in lives], lives, moment, engine.revision())
+    read = [s for s in specs if s.name in lives]
+    causes = CauseReader(engine.root).all(read, lives, moment)
+    plan = build_plan(read, lives, moment, engine.revision(), causes=causes)
     if plan.is_empty:
         return True
     return plan if engine.out.ask("Apply these changes?", plan_text(plan, engine.out.color)) else False
@@ -289,7 +298,7 @@ def _under_lease(run: Run, spec: EnvironmentSpec, connector: Any, result: EnvRes
         result.error = SafetyError(result.reason)
         result.notes += refusals[1:]
         return
-    _apply_plan(run, connector, env_plan, plan_id, result)
+    _apply_plan(run, connector, env_plan, plan_id, result, _ticket(run, spec, env_plan))
     if result.outcome == "applied":
         from reconciler.core.lateness import late_boundaries
 
@@ -303,15 +312,19 @@ def _plan_for(run: Run, spec: EnvironmentSpec, live: Mapping[str, Any]) -> tuple
     from reconciler.core.timeline import Timeline
 
     if run.saved is None:
-        fresh = plan_one(spec, live, run.moment, run.revision)
+        fresh = plan_one(spec, live, run.moment, run.revision, _causes(run, spec, live, run.moment))
         return fresh, plan_id_of(Plan(run.moment, (fresh,)).checksum)
     saved = next(env for env in run.saved.environments if env.name == spec.name)
-    replanned = plan_one(spec, live, run.saved.at, run.revision)
+    replanned = plan_one(spec, live, run.saved.at, run.revision)  # compared without `because` (core/stale.py)
     crossed = Timeline.from_spec(spec).transitions_between(run.saved.at, run.moment)
     problem = saved_plan_problem(saved, run.saved.at, replanned, run.revision, crossed)
     if problem is not None:
         raise problem
     return saved, run.saved_id or plan_id_of(run.saved.checksum)
+
+
+def _causes(run: Run, spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime) -> Causes | None:
+    return run.causes.causes(spec, live, at) if run.causes is not None else None
 
 
 def _refusals(run: Run, spec: EnvironmentSpec, env_plan: EnvPlan, live: Mapping[str, Any]) -> list[str]:
@@ -352,11 +365,20 @@ def _applied_before(run: Run, spec: EnvironmentSpec, live: Mapping[str, Any]) ->
     return run.records.has_applied(spec.name)
 
 
-def _apply_plan(run: Run, connector: Any, env_plan: EnvPlan, plan_id: str, result: EnvResult) -> None:
-    record = _live_record(run, env_plan, plan_id)
+def _ticket(run: Run, spec: EnvironmentSpec, env_plan: EnvPlan) -> str | None:
+    """--ticket, else the tickets of the windows this apply acts for."""
+    from reconciler.core.causes import window_ticket
+    from reconciler.core.timeline import Timeline
+
+    return run.ticket or window_ticket(Timeline.windows_of(spec).windows, env_plan)
+
+
+def _apply_plan(run: Run, connector: Any, env_plan: EnvPlan, plan_id: str, result: EnvResult,
+                ticket: str | None) -> None:
+    record = _live_record(run, env_plan, plan_id, ticket)
     count = len(env_plan.changes)
     done = f"applied {count} change{'s' if count != 1 else ''} ({plan_id})"
-    applied = _entry(run, env_plan, "applied", done)
+    applied = _entry(run, env_plan, "applied", done, ticket)
     kept = run.records.intend(applied, record)  # the record of success, kept before it is attempted
     try:
         connector.apply_changes(list(env_plan.changes), record=record)
@@ -364,10 +386,10 @@ def _apply_plan(run: Run, connector: Any, env_plan: EnvPlan, plan_id: str, resul
         if _nothing_applied(e):
             run.records.forget(kept)
             raise
-        _failed(run, connector, env_plan, record, e, kept, result)
+        _failed(run, connector, env_plan, record, e, kept, result, ticket)
         return
     except Exception as e:  # a programming error: recorded as failed, then shown as unexpected
-        _failed(run, connector, env_plan, record, e, kept, result)
+        _failed(run, connector, env_plan, record, e, kept, result, ticket)
         run.records.write([kept])
         raise
     result.record = run.records.done(kept, applied, write=False)
@@ -384,31 +406,32 @@ def _nothing_applied(error: ReconcilerError) -> bool:
 
 
 def _failed(run: Run, connector: Any, env_plan: EnvPlan, record: dict[str, Any], error: BaseException,
-            kept: Path, result: EnvResult) -> None:
+            kept: Path, result: EnvResult, ticket: str | None) -> None:
     reason = _report_failure(connector, env_plan, record, error, result.notes)
     result.outcome, result.reason = "failed", f"{env_plan.name}: apply failed: {reason}"
-    result.record = run.records.done(kept, _entry(run, env_plan, "failed", f"failed: {reason}"), write=False)
+    failed = _entry(run, env_plan, "failed", f"failed: {reason}", ticket)
+    result.record = run.records.done(kept, failed, write=False)
 
 
-def _live_record(run: Run, env_plan: EnvPlan, plan_id: str) -> dict[str, Any]:
+def _live_record(run: Run, env_plan: EnvPlan, plan_id: str, ticket: str | None = None) -> dict[str, Any]:
     record: dict[str, Any] = {"revision": run.revision, "plan_id": plan_id, "at": run.moment.isoformat(),
                               "actor": run.actor, "live_fingerprint": env_plan.live_fingerprint}
     reasons = "; ".join(dict.fromkeys(c.because for c in env_plan.changes if c.because))
     if run.message or reasons:  # a window's apply names the window and its ticket on the activity log
         record["message"] = "; ".join(m for m in (run.message, reasons) if m)
-    if run.ticket:
-        record["ticket"] = run.ticket
+    if ticket or run.ticket:
+        record["ticket"] = ticket or run.ticket
     return record
 
 
-def _entry(run: Run, env_plan: EnvPlan, outcome: str, summary: str) -> Entry:
+def _entry(run: Run, env_plan: EnvPlan, outcome: str, summary: str, ticket: str | None = None) -> Entry:
     from reconciler.activity import Entry
     from reconciler.core.render import change_line
 
     lines = "\n".join(change_line(c) for c in env_plan.changes)
     body = f"{run.message}\n\n{lines}" if run.message else lines
-    return Entry(env_plan.name, run.revision, outcome, run.actor, run.ticket, f"apply {env_plan.name}: {summary}",
-                 body)
+    return Entry(env_plan.name, run.revision, outcome, run.actor, ticket or run.ticket,
+                 f"apply {env_plan.name}: {summary}", body)
 
 
 def _report_failure(connector: Any, env: EnvPlan, record: dict[str, Any], error: BaseException,

@@ -81,6 +81,13 @@ def log(engine: Engine, env: str | None, *, setting: str | None = None, since: s
     return [e for _, e in sorted(enumerate(chosen), key=lambda p: (p[1].at, p[0]), reverse=True)]
 
 
+def commit_entries(root: Path, repo: Any) -> list[Entry]:
+    """Every commit's setting changes to each environment, oldest first (the walk `log` makes)."""
+    history = _History(root, repo)
+    history.run()
+    return history.entries
+
+
 def _since(engine: Engine, env: str | None, text: str | None) -> datetime | None:
     """`--since T` like every other time option: without an offset, in the environment's zone (the fleet's,
     refused with the zones named when they differ)."""
@@ -100,12 +107,11 @@ def _folders(root: Path) -> set[str]:
 
 
 def _check_env(env: str, known: set[str]) -> None:
-    from reconciler.repo import check_env_name
+    from reconciler.repo import check_env_name, did_you_mean
 
     check_env_name(env)
     if env not in known:
-        have = ", ".join(sorted(known)) or "none"
-        raise UsageError(f"no environment {env!r} in environments/ or its history (have: {have})")
+        raise UsageError(f"no environment {env!r} in environments/ or its history ({did_you_mean(env, sorted(known))})")
 
 
 def _select(entries: Iterable[Entry], env: str | None, setting: str | None, since: datetime | None) -> list[Entry]:

@@ -28,6 +28,7 @@ def plan(engine: Engine, envs: Sequence[str], *, at_text: str | None = None,
     """The plan of every environment whose live side could be read (or stood in for), and the faults of
     the others."""
     from reconciler.core.apply import build_plan
+    from reconciler.engine.causes import CauseReader
 
     chosen = engine.select(envs, at_text, shard=shard, follow_links=True)
     unread = _unread(engine, chosen, base) if base is not None else {}
@@ -35,14 +36,21 @@ def plan(engine: Engine, envs: Sequence[str], *, at_text: str | None = None,
     lives.update({name: item.live for name, item in unread.items()})
     planned = [spec for spec in chosen.specs if spec.name in lives]
     warnings = {name: [item.warning] for name, item in unread.items()}
-    return build_plan(planned, lives, chosen.at, engine.revision(), warnings=warnings), faults
+    causes = CauseReader(engine.root).all(planned, lives, chosen.at)
+    return build_plan(planned, lives, chosen.at, engine.revision(), warnings=warnings, causes=causes), faults
 
 
 def _unread(engine: Engine, chosen: Selection, base: str) -> dict[str, Unread]:
     from reconciler.core.standin import unread_environments
 
+    from reconciler import git
+
     specs, folders = base_specs(engine, base)
-    return unread_environments(chosen.specs, specs, folders, base, chosen.at)
+    unread = unread_environments(chosen.specs, specs, folders, base, chosen.at)
+    sha = git.commit_of(engine.root, base)
+    for item in unread.values():  # as if REF had been applied: a change's cause is a commit since REF
+        item.live["applied"] = {"revision": sha, "at": chosen.at.isoformat()}
+    return unread
 
 
 def base_specs(engine: Engine, ref: str) -> tuple[Mapping[str, EnvironmentSpec], list[str]]:

@@ -44,6 +44,7 @@ def environment_status(spec: EnvironmentSpec, live: Mapping[str, Any], at: datet
         "changes": len(plan.changes),
         "drift": len(environment_drift(spec, live)["drift"]),
         "active_windows": [o.window.id for o in timeline.active_windows(at)],
+        "windows": active_windows(timeline, at),
         "phases": timeline.current_phases(at),
         "next_transition": None if nxt is None else {
             "at": nxt.local_at.isoformat(timespec="seconds"), "event": nxt.event.value, "id": nxt.id,
@@ -54,3 +55,17 @@ def environment_status(spec: EnvironmentSpec, live: Mapping[str, Any], at: datet
             if isinstance(item, Mapping) and item.get("status") not in CLOSED_REQUESTS
         ],
     }
+
+
+def active_windows(timeline: Any, at: datetime) -> list[dict[str, Any]]:
+    """Every window open at `at`, with why, its ticket and when it ends (in the environment's zone, to the
+    second), soonest end first: two open windows end at two times."""
+    return [
+        {"id": o.window.id, "reason": o.window.reason or None, "ticket": o.window.ticket,
+         "pause": list(o.window.pause), "started": _local(o.start, timeline.tz), "ends": _local(o.end, timeline.tz)}
+        for o in sorted(timeline.active_windows(at), key=lambda o: (o.end, o.window.id))
+    ]
+
+
+def _local(instant: datetime, tz: Any) -> str:
+    return instant.astimezone(tz).isoformat(timespec="seconds")
