@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import tempfile
 from collections import Counter
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,7 @@ class ApplyMachine(RuleBasedStateMachine):
         path = store_path(self.root)
         if not path.exists():
             return {}
-        with sqlite3.connect(path) as conn:
+        with closing(sqlite3.connect(path)) as conn, conn:
             row = conn.execute("SELECT doc FROM live WHERE env = ?", (env,)).fetchone()
         return {} if row is None else dict(json.loads(row[0]))
 
@@ -147,7 +148,7 @@ class ApplyMachine(RuleBasedStateMachine):
         path = store_path(self.root)
         if not path.exists():
             return Counter()
-        with sqlite3.connect(path) as conn:
+        with closing(sqlite3.connect(path)) as conn, conn:
             rows = conn.execute("SELECT env, entry FROM activity").fetchall()
         entries = [(env, json.loads(entry)) for env, entry in rows]
         return Counter(env for env, e in entries if e.get("kind") == "apply" and e.get("outcome") == "applied")

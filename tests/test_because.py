@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,7 @@ def test_a_recurring_window_crossed_since_the_last_apply_is_still_credited(cli, 
 def test_a_console_edit_is_reverted_as_a_change_made_outside_git(cli, tracked: Path,  # type: ignore[no-untyped-def]
                                                                   clock: Clock) -> None:
     assert cli("--root", str(tracked), "apply", "production", "--yes").code == 0
-    with sqlite3.connect(store_path(tracked)) as conn:
+    with closing(sqlite3.connect(store_path(tracked))) as conn, conn:
         doc = json.loads(conn.execute("SELECT doc FROM live WHERE env = 'production'").fetchone()[0])
         doc["schedule"]["realtime"] = False
         conn.execute("UPDATE live SET doc = ? WHERE env = 'production'", (json.dumps(doc),))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def test_drift_and_plan_print_a_change_with_the_same_symbols(cli, repo: Path,  #
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine_clock, "now", lambda: LATER)
     assert cli("--root", str(repo), "apply", "sandbox").code == 0
-    with sqlite3.connect(store_path(repo)) as conn:
+    with closing(sqlite3.connect(store_path(repo))) as conn, conn:
         doc = json.loads(conn.execute("SELECT doc FROM live WHERE env = 'sandbox'").fetchone()[0])
         doc["schedule"]["nightly"] = False
         conn.execute("UPDATE live SET doc = ? WHERE env = 'sandbox'", (json.dumps(doc),))

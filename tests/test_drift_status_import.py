@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ def applied(cli, repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # type: 
 
 def console_edit(repo: Path, env: str, edit: Callable[[dict[str, Any]], None]) -> None:
     """Change the live document of `env` behind reconciler's back, as the admin console would."""
-    with sqlite3.connect(store_path(repo)) as conn:
+    with closing(sqlite3.connect(store_path(repo))) as conn, conn:
         doc = json.loads(conn.execute("SELECT doc FROM live WHERE env = ?", (env,)).fetchone()[0])
         edit(doc)
         conn.execute("UPDATE live SET doc = ? WHERE env = ?", (json.dumps(doc, sort_keys=True), env))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -97,7 +98,7 @@ def test_import_keeps_a_crlf_file_with_a_document_start(cli, repo: Path,  # type
     assert cli("--root", str(repo), "apply", "--yes").code == 0
     path = repo / "environments/staging/merge-settings.yaml"
     before = rewrite(path)
-    with sqlite3.connect(store_path(repo)) as conn:
+    with closing(sqlite3.connect(store_path(repo))) as conn, conn:
         doc = json.loads(conn.execute("SELECT doc FROM live WHERE env = ?", ("staging",)).fetchone()[0])
         doc["schedule"]["nightly"] = False
         conn.execute("UPDATE live SET doc = ? WHERE env = ?", (json.dumps(doc, sort_keys=True), "staging"))

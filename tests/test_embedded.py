@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def test_fresh_store_reads_empty_with_every_declared_term(repo: Path) -> None:
     assert live == {"available_terms": ["202710", "202720", "202730"]}
     path = store_path(repo)
     assert path.is_file()
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
@@ -70,7 +71,7 @@ def test_no_changes_makes_no_write(repo: Path) -> None:
     conn = get_connector(_spec(repo), repo)
     conn.read()
     conn.apply_changes([], record=RECORD)
-    with sqlite3.connect(store_path(repo)) as db:
+    with closing(sqlite3.connect(store_path(repo))) as db, db:
         assert db.execute("SELECT COUNT(*) FROM live").fetchone() == (0,)
         assert db.execute("SELECT COUNT(*) FROM activity").fetchone() == (0,)
 
@@ -86,7 +87,7 @@ def test_garbage_file_is_not_a_store(repo: Path) -> None:
 def test_foreign_sqlite_file_is_not_a_store(repo: Path) -> None:
     path = store_path(repo)
     path.parent.mkdir(parents=True)
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         db.execute("CREATE TABLE other (x INTEGER)")
     with pytest.raises(StoreError, match="is not a reconciler store"):
         get_connector(_spec(repo), repo).read()
@@ -102,7 +103,7 @@ def test_lock_held_by_another_holder_names_it(repo: Path) -> None:
     ):
         pass
     # released: bob gets it now
-    with second.lock("bob@laptop:2", 60, wait_s=0.2), sqlite3.connect(store_path(repo)) as db:
+    with second.lock("bob@laptop:2", 60, wait_s=0.2), closing(sqlite3.connect(store_path(repo))) as db, db:
         assert db.execute("SELECT holder FROM lease WHERE env = 'staging'").fetchone() == ("bob@laptop:2",)
 
 
@@ -111,7 +112,7 @@ def test_expired_lease_is_taken_over(repo: Path) -> None:
     early = EmbeddedConnector(spec, repo, clock=lambda: 1000.0)
     late = EmbeddedConnector(spec, repo, clock=lambda: 2000.0)
     with early.lock("killed-run", 10), late.lock("new-run", 60, wait_s=0.2):
-        with sqlite3.connect(store_path(repo)) as db:
+        with closing(sqlite3.connect(store_path(repo))) as db, db:
             row = db.execute("SELECT holder, expires FROM lease WHERE env = 'staging'").fetchone()
         assert row == ("new-run", 2060.0)
 

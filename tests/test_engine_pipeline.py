@@ -11,6 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import threading
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -48,7 +49,7 @@ def grepo(repo: Path) -> Path:
 
 
 def live_doc(root: Path, env: str) -> dict:  # type: ignore[type-arg]
-    with sqlite3.connect(store_path(root)) as conn:
+    with closing(sqlite3.connect(store_path(root))) as conn, conn:
         row = conn.execute("SELECT doc FROM live WHERE env = ?", (env,)).fetchone()
     return {} if row is None else json.loads(row[0])
 
@@ -163,7 +164,7 @@ def test_one_platform_down_does_not_stop_the_others(cli, sandbox_down: Path) -> 
 
 def test_a_malformed_live_document_is_a_one_line_fault_of_that_environment(cli, repo: Path) -> None:  # type: ignore[no-untyped-def]
     assert cli("--root", str(repo), "apply", "--yes").code == 0
-    with sqlite3.connect(store_path(repo)) as conn:
+    with closing(sqlite3.connect(store_path(repo))) as conn, conn:
         conn.execute("UPDATE live SET doc = ? WHERE env = 'staging'",
                      (json.dumps({"schedule": {"nightly": "yes", "realtime": True}}),))
     console(repo, "production", {"schedule.realtime": False})
@@ -243,7 +244,7 @@ def test_an_import_records_who_and_at_which_revision(cli, grepo: Path) -> None: 
     assert cli("--root", str(grepo), "apply", "--yes").code == 0
     console(grepo, "staging", {"schedule.nightly": False})
     assert cli("--root", str(grepo), "import", "staging").code == 0
-    with sqlite3.connect(store_path(grepo)) as conn:
+    with closing(sqlite3.connect(store_path(grepo))) as conn, conn:
         entries = [json.loads(row[0]) for row in conn.execute("SELECT entry FROM activity WHERE env = 'staging'")]
     imported = [e for e in entries if e.get("kind") == "import"]
     assert imported and imported[-1]["actor"] == "Test Registrar <registrar@example.edu>"

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 from reconciler.connectors import get_connector
@@ -55,7 +56,7 @@ def toggle_setting(root: Path, step: int) -> None:
 
 
 def live_applies(root: Path) -> Counter[str]:
-    with sqlite3.connect(store_path(root)) as conn:
+    with closing(sqlite3.connect(store_path(root))) as conn, conn:
         rows = conn.execute("SELECT env, entry FROM activity").fetchall()
     return Counter(env for env, entry in rows
                    if json.loads(entry).get("kind") == "apply" and json.loads(entry).get("outcome") == "applied")
@@ -90,7 +91,7 @@ def test_sigkill_during_fleet_applies_loses_no_record_and_wedges_no_lease(tmp_pa
     assert finished(root, "plan", "--detailed-exitcode").returncode == 0
     assert live_applies(root) == git_applies(root)
     assert sum(live_applies(root).values()) > FLEET  # the killed runs did apply some environments
-    with sqlite3.connect(store_path(root)) as conn:
+    with closing(sqlite3.connect(store_path(root))) as conn, conn:
         left = [holder for (holder,) in conn.execute("SELECT holder FROM lease")]
     # a run killed while holding a lease on an environment it had finished leaves a row no one waits on:
     # its holder is a dead process on this host, so the next run takes it over at once

@@ -9,6 +9,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Hashable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +166,7 @@ def _http(repo: Path, server: Emulator) -> Any:
 
 
 def _leases(server: Emulator) -> list[tuple[str, str]]:
-    with sqlite3.connect(server.db) as db:
+    with closing(sqlite3.connect(server.db)) as db, db:
         return [(str(env), str(holder)) for env, holder in db.execute("SELECT env, holder FROM lease")]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ def copy_store(source: Path, dest: Path) -> None:
     """The live side carried over to another checkout, as a real platform is the same for every runner."""
     target = store_path(dest)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(store_path(source)) as src, sqlite3.connect(target) as dst:
+    with closing(sqlite3.connect(store_path(source))) as src, closing(sqlite3.connect(target)) as dst, src, dst:
         src.backup(dst)
     src.close()
     dst.close()

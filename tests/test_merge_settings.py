@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,7 @@ def test_the_example_plans_the_new_paths_and_apply_converges(cli, applied: Path)
 
     from reconciler.connectors.embedded import store_path
 
-    with sqlite3.connect(store_path(applied)) as conn:
+    with closing(sqlite3.connect(store_path(applied))) as conn, conn:
         doc = json.loads(conn.execute("SELECT doc FROM live WHERE env = 'production'").fetchone()[0])
     assert doc["send_updates"] is True
     assert doc["reference_data"] == dict.fromkeys(REFERENCE_DATA_TYPES, True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -280,7 +281,7 @@ def test_warm_cache_gives_the_same_answer_and_a_corrupt_cache_is_ignored(repo: P
     assert cache.exists()
     import sqlite3
 
-    with sqlite3.connect(cache) as db:
+    with closing(sqlite3.connect(cache)) as db, db:
         db.execute("UPDATE document SET value = '{not json'")
     assert cli("--root", str(repo), "validate").out == cold.out
     cache.write_bytes(b"garbage, not sqlite")
