@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from reconciler.core.causes import applied_at
 from reconciler.core.plan import EnvPlan
 from reconciler.core.timeline import Timeline
 from reconciler.model import EnvironmentSpec
@@ -25,7 +26,7 @@ def late_boundaries(spec: EnvironmentSpec, env_plan: EnvPlan, live: Mapping[str,
               for part in change.because.split("; ")}
     if not causes:
         return []
-    since = _applied_at(live)
+    since = applied_at(live)
     timeline = Timeline.windows_of(spec)
     lines: dict[str, None] = {}
     for occurrence in timeline.occurrences(at - LOOKBACK, at):
@@ -35,15 +36,6 @@ def late_boundaries(spec: EnvironmentSpec, env_plan: EnvPlan, live: Mapping[str,
             if cause in causes and boundary <= at - ON_TIME and (since is None or since < boundary):
                 lines[f"{label} {verb} {_when(boundary, at, timeline.tz)}, acted {_clock(at, timeline.tz)}"] = None
     return list(lines)
-
-
-def _applied_at(live: Mapping[str, Any]) -> datetime | None:
-    applied = live.get("applied")
-    text = applied.get("at") if isinstance(applied, Mapping) else None
-    try:
-        return datetime.fromisoformat(text) if isinstance(text, str) else None
-    except ValueError:
-        return None
 
 
 def _when(boundary: datetime, at: datetime, tz: tzinfo) -> str:

@@ -41,9 +41,8 @@ def plan(engine: Engine, envs: Sequence[str], *, at_text: str | None = None,
 
 
 def _unread(engine: Engine, chosen: Selection, base: str) -> dict[str, Unread]:
-    from reconciler.core.standin import unread_environments
-
     from reconciler import git
+    from reconciler.core.standin import unread_environments
 
     specs, folders = base_specs(engine, base)
     unread = unread_environments(chosen.specs, specs, folders, base, chosen.at)
