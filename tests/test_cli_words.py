@@ -63,6 +63,18 @@ def test_a_protected_apply_at_a_terminal_shows_the_plan_and_asks(repo: Path, ans
     assert any("production: applied" in line for line in person.lines) is answer
 
 
+def test_the_plan_shown_before_the_question_is_in_the_registrar_s_words(repo: Path,  # type: ignore[no-untyped-def]
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_clock, "now", lambda: LATER)
+    person = Terminal(False)
+    Engine(repo, out=person).apply(["production"])
+    shown = person.shown.splitlines()
+    assert shown[0] == "production (protected)"
+    assert "  + merges.courses.terms Spring 2027 (202720)" in shown
+    assert any(line.startswith("  + phases.final-review ") and '"term": "Spring 2027 (202720)"' in line
+               for line in shown)
+
+
 def test_a_protected_apply_without_a_terminal_still_refuses(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine_clock, "now", lambda: LATER)
     with pytest.raises(UsageError, match="production is protected"):

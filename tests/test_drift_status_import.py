@@ -53,7 +53,7 @@ def _production_edit(doc: dict[str, Any]) -> None:
 def test_no_drift_right_after_apply(cli, applied: Path) -> None:  # type: ignore[no-untyped-def]
     result = cli("--root", str(applied), "drift")
     assert result.code == 0, result.out + result.err
-    assert "no drift" in result.out
+    assert "production: no drift since the apply of Wed 2026-11-25 12:05 -06:00" in result.lines
 
 
 def test_never_applied_is_said_and_exits_0(cli, repo: Path) -> None:  # type: ignore[no-untyped-def]
@@ -79,6 +79,9 @@ def test_drift_reports_console_edits(cli, applied: Path) -> None:  # type: ignor
     text = cli("--root", str(applied), "drift", "staging")
     assert text.code == 2
     assert "  ~ schedule.nightly: true → false" in text.out  # the plan's symbol and arrow
+    # the apply's time in the one format (LATER, in the zone, no seconds); terms by name and code as plan shows them
+    assert text.lines[0] == "staging: 3 changes outside git since the apply of Wed 2026-11-25 12:05 -06:00"
+    assert "  + merges.sections.terms Summer 2027 (202730)" in text.lines
 
 
 def test_status_shows_window_and_not_in_sync(cli, applied: Path) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from reconciler.core.plan import Action, Blocked, Change, EnvPlan, Plan
-from reconciler.core.render import CUT_MARK, plan_json, plan_markdown, plan_text
+from reconciler.core.render import CUT_MARK, blocked_line, change_line, plan_json, plan_markdown, plan_text
 from reconciler.core.words import Words, path_label
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -124,7 +124,35 @@ def test_text_names_terms_and_marks_protected() -> None:
     lines = plan_text(sample(), words=WORDS).splitlines()
     assert "production @ 0123456789ab (protected)" in lines
     assert "  + merges.sections.terms Summer 2027 (202730)" in lines
-    assert "  ! merges.courses.terms Summer 2027 (202730): term 202730 is not yet rolled in the SIS" in lines
+    assert ("  ! merges.courses.terms Summer 2027 (202730): term Summer 2027 (202730) is not yet rolled in the SIS"
+            in lines)
+
+
+def test_markdown_blocked_names_the_term_it_waits_for() -> None:
+    lines = plan_markdown(sample(), WORDS).splitlines()
+    assert ("- Courses merge · terms `Summer 2027 (202730)`: term Summer 2027 (202730) is not yet rolled in the SIS"
+            in lines)
+
+
+def test_phase_values_name_their_term_in_text_and_markdown() -> None:
+    before, after = {"term": "202730", "editors": ["registrar"]}, {"term": "202730", "editors": ["dept"]}
+    env = EnvPlan("production", None, FP, changes=(
+        Change(Action.ADD, "phases.early", value={"term": "202730"}),
+        Change(Action.CHANGE, "phases.late", before=before, after=after),
+    ))
+    text = plan_text(Plan(AT, (env,)), words=WORDS).splitlines()
+    assert '  + phases.early {"term": "Summer 2027 (202730)"}' in text
+    assert ('  ~ phases.late: {"editors": ["registrar"], "term": "Summer 2027 (202730)"} → '
+            '{"editors": ["dept"], "term": "Summer 2027 (202730)"}') in text
+    md = plan_markdown(Plan(AT, (env,)), WORDS).splitlines()
+    assert '| add | Phase · early |  | `{"term": "Summer 2027 (202730)"}` |  |' in md
+
+
+def test_a_phase_term_and_an_unnamed_term_in_words() -> None:
+    moved = Change(Action.CHANGE, "phases.early.term", before="202720", after="202730")  # as drift says it
+    assert change_line(moved, {"202730": "Summer 2027"}) == "~ phases.early.term: 202720 → Summer 2027 (202730)"
+    unnamed = Blocked("merges.courses.terms", "209910", "term 209910 is not yet rolled in the SIS")
+    assert blocked_line(unnamed, {}) == "! merges.courses.terms 209910: term 209910 is not yet rolled in the SIS"
 
 
 def test_markdown_summary_first_with_revision_time_and_protected() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import subprocess
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -112,6 +113,32 @@ def test_report_shows_a_pending_change_and_escapes_values(cli, applied: Path, tm
     assert f'<li class="change">{html.escape(line)}</li>' in page
     assert '<span class="pending">1 change pending</span>' in page
     assert "env-production" not in page
+
+
+def test_report_says_why_a_pending_change_is_there(cli, repo: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's plan has each change's cause, as `plan` does: here the commit that turned real-time on."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+
+    monkeypatch.setattr(engine_clock, "now", lambda: APPLIED_AT)
+    monkeypatch.setattr(report_cli, "now", lambda: GENERATED)
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-qm", "The example repository")
+    assert cli("--root", str(repo), "apply", "staging", "--yes").code == 0
+    merge = repo / "environments" / "staging" / "merge-settings.yaml"
+    merge.write_text(merge.read_text().replace("realtime: false", "realtime: true"))
+    git("commit", "-qam", "Turn real-time merges on in staging (REG-7)")
+    out = tmp_path / "site"
+    result = cli("--root", str(repo), "report", "staging", *RANGE, "--out", str(out))
+    assert result.code == 0, result.err
+    page = (out / "index.html").read_text(encoding="utf-8")
+    sha = git("rev-parse", "HEAD")[:7]
+    line = (f'~ schedule.realtime: false → true  (commit {sha} "Turn real-time merges on in staging (REG-7)" '
+            "by Test Registrar)")
+    assert f'<li class="change">{html.escape(line)}</li>' in page
 
 
 def test_out_that_is_a_file_is_refused(cli, applied: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+import reconciler.engine as engine_clock
 
 PATCH = """  - id: sis-patch
     reason: Banner security patch
@@ -40,8 +43,9 @@ def test_json_lists_every_open_window_with_reason_ticket_and_end(cli, two_open: 
 def test_text_gives_each_window_its_own_end_in_the_zone_without_microseconds(cli, two_open: Path) -> None:  # type: ignore[no-untyped-def]
     result = cli("--root", str(two_open), "status", "production", "--at", AT)
     assert result.code == 0, result.err
-    assert "  windows:      sis-patch (Banner security patch; SUP-2001), until 2026-12-06 06:00 -06:00" in result.lines
-    assert ("                weekly-hosted-updates (hosting provider weekly update), until 2026-12-06 09:00 -06:00"
+    assert ("  windows:      sis-patch (Banner security patch; SUP-2001), until Sun 2026-12-06 06:00 -06:00"
+            in result.lines)
+    assert ("                weekly-hosted-updates (hosting provider weekly update), until Sun 2026-12-06 09:00 -06:00"
             in result.lines)
     assert "." not in "".join(line for line in result.lines if "until" in line).replace("Banner security", "")
 
@@ -50,3 +54,20 @@ def test_no_open_window_is_said(cli, repo: Path) -> None:  # type: ignore[no-unt
     result = cli("--root", str(repo), "status", "production", "--at", "2026-12-08T12:00", "--format", "json")
     assert result.code == 0, result.err
     assert json.loads(result.out)["environments"][0]["windows"] == []
+
+
+def test_text_names_terms_with_codes_and_says_times_in_the_one_format(cli, repo: Path) -> None:  # type: ignore[no-untyped-def]
+    """The current phase's term and a term's transition by name and code; the next transition in local_time."""
+    result = cli("--root", str(repo), "status", "staging", "--at", "2026-12-08T12:00")
+    assert result.code == 0, result.err
+    assert "  phases:       Spring 2027 (202720): final-review" in result.lines
+    assert "  next:         Sat 2026-12-19 00:00 -06:00 term-end Fall 2026 (202710)" in result.lines
+
+
+def test_text_says_the_apply_time_in_the_zone_without_microseconds(cli, repo: Path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.MonkeyPatch.context() as patch:  # applied at 09:45:12.345678 UTC, 03:45 in Chicago
+        patch.setattr(engine_clock, "now", lambda: datetime(2026, 12, 6, 9, 45, 12, 345678, tzinfo=UTC))
+        assert cli("--root", str(repo), "apply", "staging", "--yes").code == 0
+    result = cli("--root", str(repo), "status", "staging", "--at", "2026-12-08T12:00")
+    assert "  applied:      revision none at Sun 2026-12-06 03:45 -06:00" in result.lines
+

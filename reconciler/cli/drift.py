@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,7 +18,11 @@ from reconciler.cli.options import (
     refuse_faults,
     resolve_root,
     root_option,
+    words,
 )
+
+if TYPE_CHECKING:
+    from reconciler.core.words import TermNames, Words
 
 
 @click.command(
@@ -41,42 +46,52 @@ def run_drift(root: Path, envs: Sequence[str], *, fmt: str = "text", parallel: i
               shard: tuple[int, int] | None = None) -> int:
     from reconciler.engine.drift import FORMAT_VERSION
 
-    results = engine(root).drift(envs, parallel=parallel, shard=shard)
+    run = engine(root)
+    results = run.drift(envs, parallel=parallel, shard=shard)
     if fmt == "json":
         emit(json.dumps({"format_version": FORMAT_VERSION, "environments": results}, indent=2, default=str))
     else:
-        emit(_text(results))
+        emit(_text(results, words(run)))
     faults = {r["name"]: r["error"] for r in results if "error" in r}
     refuse_faults(faults, "read")
     return 2 if any(r["drift"] for r in results) else 0
 
 
-def _text(results: Sequence[Mapping[str, Any]]) -> str:
+def _text(results: Sequence[Mapping[str, Any]], said: Words) -> str:
     lines: list[str] = []
     for result in results:
         name = result["name"]
+        since = _when(result["applied"].get("at"), name, said) if result.get("applied") else ""
         if "error" in result:
             lines.append(f"{name}: not read: {result['error']}")
         elif result["applied"] is None:
             lines.append(f"{name}: never applied; nothing to compare")
         elif not result["drift"]:
-            lines.append(f"{name}: no drift since the apply of {result['applied'].get('at')}")
+            lines.append(f"{name}: no drift since the apply of {since}")
         else:
             count = len(result["drift"])
             lines.append(f"{name}: {count} change{'s' if count != 1 else ''} outside git since the apply of "
-                         f"{result['applied'].get('at')}")
-            lines += [f"  {_line(item)}" for item in result["drift"]]
+                         f"{since}")
+            lines += [f"  {_line(item, said.names(name))}" for item in result["drift"]]
     return "\n".join(lines) + "\n"
 
 
-def _line(item: Mapping[str, Any]) -> str:
+def _when(iso: Any, env: str, said: Words) -> str:
+    """The apply's instant in the one format, in the environment's zone; live's record as it is otherwise."""
+    try:
+        return said.time(env, datetime.fromisoformat(str(iso)))
+    except ValueError:
+        return str(iso)
+
+
+def _line(item: Mapping[str, Any], names: TermNames) -> str:
     """A drifted setting in the plan's words and symbols (+ appeared in live, - gone from it, ~ changed)."""
     from reconciler.core.plan import Action, Change
     from reconciler.core.render import change_line
 
     path, before, after = str(item["path"]), item["before"], item["after"]
     if before is None:
-        return change_line(Change(Action.ADD, path, value=after))
+        return change_line(Change(Action.ADD, path, value=after), names)
     if after is None:
-        return change_line(Change(Action.REMOVE, path, value=before))
-    return change_line(Change(Action.CHANGE, path, before=before, after=after))
+        return change_line(Change(Action.REMOVE, path, value=before), names)
+    return change_line(Change(Action.CHANGE, path, before=before, after=after), names)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
+    from reconciler.core.words import Words
     from reconciler.engine import Engine
     from reconciler.model import EnvironmentSpec
 
@@ -149,6 +150,14 @@ def engine(root: Path) -> Engine:
     from reconciler.engine import Engine
 
     return Engine(root, out=ConsoleReporter())
+
+
+def words(run: Engine) -> Words:
+    """Term names, zones and protected flags of the work tree's environments, for a person's output."""
+    from reconciler.core.words import Words
+
+    repo = run.repository()
+    return Words.of(repo.envs.values()) if repo is not None else Words()
 
 
 @contextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,11 +18,9 @@ from reconciler.cli.options import (
     resolve_root,
     root_option,
     use_color,
+    words,
 )
 from reconciler.errors import UsageError
-
-if TYPE_CHECKING:
-    from reconciler.core.words import Words
 
 
 @click.command(
@@ -60,9 +57,9 @@ def run_plan(root: Path, envs: Sequence[str], *, at_text: str | None = None, out
     if fmt == "json":
         emit(plan_json(plan))
     elif fmt == "markdown":
-        emit(plan_markdown(plan, _words(run)))
+        emit(plan_markdown(plan, words(run)))
     else:
-        emit(plan_text(plan, use_color(), _words(run)))
+        emit(plan_text(plan, use_color(), words(run)))
     if out:
         try:
             Path(out).write_text(json.dumps(saved_data(plan), indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -71,11 +68,3 @@ def run_plan(root: Path, envs: Sequence[str], *, at_text: str | None = None, out
         note(f"plan written to {out}")
     refuse_faults(faults)
     return 2 if detailed_exitcode and not plan.is_empty else 0
-
-
-def _words(run: Any) -> Words:
-    """Term names, zones and protected flags of the work tree's environments, for a person's output."""
-    from reconciler.core.words import Words
-
-    repo = run.repository()
-    return Words.of(repo.envs.values()) if repo is not None else Words()

@@ -49,13 +49,14 @@ def run_report(root: Path, envs: Sequence[str], *, out: str = DEFAULT_OUT, at_te
                days: int = DEFAULT_DAYS, parallel: int | None = None, shard: tuple[int, int] | None = None) -> int:
     from reconciler.core.apply import build_plan
     from reconciler.core.report import environment_view, report_html
+    from reconciler.engine.causes import CauseReader
 
     folder = _out_folder(out)  # refused before any work; created only once there is a page to write
     run = engine(root)
     chosen = run.select(envs, at_text, shard=shard)
     specs, at = chosen.specs, chosen.at
     lives = run.read_lives(specs, parallel)
-    plan = build_plan(specs, lives, at, run.revision())
+    plan = build_plan(specs, lives, at, run.revision(), causes=CauseReader(run.root).all(specs, lives, at))
     views = [environment_view(spec, lives[spec.name], env_plan, at, days)
              for spec, env_plan in zip(specs, plan.environments, strict=True)]
     page = _write(folder, report_html(views, at=at, days=days, generated=now()))

@@ -4,9 +4,10 @@ current phases, next transition, open update requests."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,7 +19,11 @@ from reconciler.cli.options import (
     refuse_faults,
     resolve_root,
     root_option,
+    words,
 )
+
+if TYPE_CHECKING:
+    from reconciler.core.words import Words
 
 
 @click.command(
@@ -42,18 +47,19 @@ def run_status(root: Path, envs: Sequence[str], *, at_text: str | None = None, f
                parallel: int | None = None, shard: tuple[int, int] | None = None) -> int:
     from reconciler.engine.status import FORMAT_VERSION
 
-    at, results = engine(root).status(envs, at_text=at_text, parallel=parallel, shard=shard)
+    run = engine(root)
+    at, results = run.status(envs, at_text=at_text, parallel=parallel, shard=shard)
     if fmt == "json":
         emit(json.dumps({"format_version": FORMAT_VERSION, "at": at.isoformat(), "environments": results},
                         indent=2, default=str))
     else:
-        emit(_text(results))
+        emit(_text(results, words(run)))
     faults = {r["name"]: r["error"] for r in results if "error" in r}
     refuse_faults(faults, "read")
     return 0
 
 
-def _windows(windows: Sequence[Mapping[str, Any]]) -> list[str]:
+def _windows(windows: Sequence[Mapping[str, Any]], when: Callable[[str], str]) -> list[str]:
     """One line per open window: its id, why, its ticket and when it ends."""
     if not windows:
         return ["  windows:      none active"]
@@ -61,21 +67,24 @@ def _windows(windows: Sequence[Mapping[str, Any]]) -> list[str]:
     for index, w in enumerate(windows):
         why = "; ".join(str(part) for part in (w["reason"], w["ticket"]) if part)
         label = "  windows:      " if index == 0 else "                "
-        lines.append(f"{label}{w['id']}{f' ({why})' if why else ''}, until {_when(w['ends'])}")
+        lines.append(f"{label}{w['id']}{f' ({why})' if why else ''}, until {when(w['ends'])}")
     return lines
 
 
-def _when(iso: str) -> str:
-    """`2026-11-29 09:00 -06:00`: the environment's wall clock and its offset."""
-    from datetime import datetime
+def _text(results: Sequence[Mapping[str, Any]], said: Words) -> str:
+    """Status for a person, in the registrar's words: terms by name and code, times in the one format."""
+    from reconciler.core.words import term_label
 
-    moment = datetime.fromisoformat(iso)
-    return f"{moment:%Y-%m-%d %H:%M} {iso[-6:]}"
-
-
-def _text(results: Sequence[Mapping[str, Any]]) -> str:
     lines: list[str] = []
     for r in results:
+        names = said.names(r["name"])
+
+        def when(iso: str, env: str = r["name"]) -> str:
+            try:
+                return said.time(env, datetime.fromisoformat(iso))
+            except ValueError:  # live's own record, not ISO with an offset: shown as it is
+                return iso
+
         lines.append(f"{r['name']}:")
         if "error" in r:
             lines.append(f"  error:        {r['error']}")
@@ -83,19 +92,27 @@ def _text(results: Sequence[Mapping[str, Any]]) -> str:
         if r["applied_at"] is None:
             lines.append("  applied:      never")
         else:
-            lines.append(f"  applied:      revision {r['revision'] or 'none'} at {r['applied_at']}")
+            lines.append(f"  applied:      revision {r['revision'] or 'none'} at {when(str(r['applied_at']))}")
         sync = "in sync" if r["in_sync"] else f"not in sync ({r['changes']} changes pending)"
         if r["drift"]:
             sync += f"; drift: {r['drift']} live change{'s' if r['drift'] != 1 else ''} outside git"
         lines.append(f"  state:        {sync}")
-        lines += _windows(r["windows"])
-        phases = ", ".join(f"{term}: {name}" for term, name in sorted(r["phases"].items()))
+        lines += _windows(r["windows"], when)
+        phases = ", ".join(f"{term_label(term, names)}: {name}" for term, name in sorted(r["phases"].items()))
         lines.append(f"  phases:       {phases or 'none'}")
         nxt = r["next_transition"]
-        lines.append(f"  next:         {nxt['at']} {nxt['event']} {nxt['id']}" if nxt else "  next:         none")
+        lines.append(f"  next:         {when(nxt['at'])} {nxt['event']} {_next_id(nxt, names)}" if nxt
+                     else "  next:         none")
         reqs = r["open_update_requests"]
         if reqs:
             lines.append("  requests:     " + ", ".join(f"{q['id']} ({q['status']})" for q in reqs))
         else:
             lines.append("  requests:     none open")
     return "\n".join(lines) + "\n"
+
+
+def _next_id(nxt: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    """A term's transition names the term; a window's or a phase's, its id."""
+    from reconciler.core.words import term_label
+
+    return term_label(nxt["id"], names) if str(nxt["event"]).startswith("term-") else str(nxt["id"])

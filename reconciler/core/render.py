@@ -7,7 +7,8 @@ sniffed from the terminal here.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.core.plan import Action, Blocked, Change, EnvPlan, Plan
@@ -33,10 +34,21 @@ def _show(value: Any) -> str:
 
 
 def _value(path: str, value: Any, names: TermNames) -> str:
-    """A value in words: a term scope's code with its name, anything else as it is."""
-    if path.endswith(".terms") and isinstance(value, str):
+    """A value in words: a term scope's code with its name, a phase's term too, anything else as it is."""
+    term_path = path.endswith(".terms") or (path.startswith("phases.") and path.endswith(".term"))
+    if term_path and isinstance(value, str):  # a term scope's code; a phase's own term, as drift names it
         return term_label(value, names)
+    if path.startswith("phases.") and isinstance(value, Mapping) and isinstance(value.get("term"), str):
+        return _show({**value, "term": term_label(value["term"], names)})
     return _show(value)
+
+
+def _why(blocked: Blocked, names: TermNames) -> str:
+    """Why a change is blocked, the term it speaks of named: `term Fall 2027 (202810) is not yet rolled…`."""
+    if not (blocked.path.endswith(".terms") and isinstance(blocked.value, str)):
+        return blocked.why
+    code = re.escape(blocked.value)
+    return re.sub(rf"\bterm {code}\b", lambda _: f"term {term_label(blocked.value, names)}", blocked.why)
 
 
 def _plural(count: int, word: str) -> str:
@@ -60,7 +72,8 @@ def _paint(text: str, key: str, color: bool) -> str:
 def change_line(change: Change, names: TermNames | None = None) -> str:
     sign, names = _SIGNS[change.action], names or {}
     if change.action is Action.CHANGE:
-        line = f"{sign} {change.path}: {_show(change.before)} → {_show(change.after)}"
+        line = (f"{sign} {change.path}: {_value(change.path, change.before, names)} → "
+                f"{_value(change.path, change.after, names)}")
     else:
         line = f"{sign} {change.path} {_value(change.path, change.value, names)}"
         if change.action in (Action.REQUEST, Action.CANCEL):
@@ -71,7 +84,8 @@ def change_line(change: Change, names: TermNames | None = None) -> str:
 
 
 def blocked_line(blocked: Blocked, names: TermNames | None = None) -> str:
-    return f"! {blocked.path} {_value(blocked.path, blocked.value, names or {})}: {blocked.why}"
+    names = names or {}
+    return f"! {blocked.path} {_value(blocked.path, blocked.value, names)}: {_why(blocked, names)}"
 
 
 def _env_text(env: EnvPlan, color: bool, words: Words) -> list[str]:
@@ -137,7 +151,8 @@ def _env_markdown(env: EnvPlan, words: Words) -> list[str]:
         body += [_row(c, names) for c in env.changes]
     if env.blocked:
         body += ["", "**Blocked**", ""]
-        body += [f"- {path_label(b.path)} {_cell(_value(b.path, b.value, names))}: {b.why}" for b in env.blocked]
+        body += [f"- {path_label(b.path)} {_cell(_value(b.path, b.value, names))}: {_why(b, names)}"
+                 for b in env.blocked]
     if env.warnings:
         body += ["", "**Warnings**", ""]
         body += [f"- {w}" for w in env.warnings]

@@ -165,6 +165,7 @@ def _confirmed(engine: Engine, specs: Sequence[EnvironmentSpec], moment: datetim
     (refused if live moved meanwhile). False when the person said no; True when nobody was asked."""
     from reconciler.core.apply import build_plan
     from reconciler.core.render import plan_text
+    from reconciler.core.words import Words
     from reconciler.engine.causes import CauseReader
 
     if yes or not engine.out.interactive:
@@ -175,7 +176,8 @@ def _confirmed(engine: Engine, specs: Sequence[EnvironmentSpec], moment: datetim
     plan = build_plan(read, lives, moment, engine.revision(), causes=causes)
     if plan.is_empty:
         return True
-    return plan if engine.out.ask("Apply these changes?", plan_text(plan, engine.out.color)) else False
+    shown = plan_text(plan, engine.out.color, Words.of(read))
+    return plan if engine.out.ask("Apply these changes?", shown) else False
 
 
 def _apply_each(run: Run, specs: Sequence[EnvironmentSpec], parallel: int | None) -> list[EnvResult]:
