@@ -2,7 +2,8 @@
 
 Use it from a test module with `from emulator_fixture import emulator, start_emulator  # noqa: F401`
 (pytest puts tests/ on sys.path). `emulator` is a server with default options; `start_emulator(**options)`
-starts more (fault injection, a given store file, extra arguments). Every server is stopped at teardown.
+starts more (fault injection, a given store file, `api="coursedog"` for the platform's own read API, extra
+arguments). Every server is stopped at teardown.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def emulator_args(
     error_rate: float = 0.0,
     drop_rate: float = 0.0,
     seed: int | None = None,
+    api: str = "reconciler",
     extra_args: Sequence[str] = (),
 ) -> list[str]:
     args = [sys.executable, "-m", "reconciler", "emulator", "--host", "127.0.0.1", "--port", str(port),
@@ -85,6 +87,8 @@ def emulator_args(
             "--error-rate", str(error_rate), "--drop-rate", str(drop_rate)]
     if seed is not None:
         args += ["--seed", str(seed)]
+    if api != "reconciler":
+        args += ["--api", api]
     return [*args, *extra_args]
 
 
@@ -114,17 +118,19 @@ def launch(
     error_rate: float = 0.0,
     drop_rate: float = 0.0,
     seed: int | None = None,
+    api: str = "reconciler",
     extra_args: Sequence[str] = (),
     env: dict[str, str] | None = None,
 ) -> Emulator:
-    """Start one emulator serving `db` (default: work/live.sqlite) and wait until it answers."""
+    """Start one emulator serving `db` (default: work/live.sqlite) and wait until it answers. `api`: our admin
+    API (`reconciler`, the default) or the scheduling platform's read API (`coursedog`, `emulator --api`)."""
     db = db or work / "live.sqlite"
     for _attempt in range(3):  # the free port may be taken between our probe and the server's bind
         port = free_port()
         log_dir = Path(os.fspath(work)) / f"emulator-{port}"
         log_dir.mkdir(parents=True, exist_ok=True)
         args = emulator_args(port, db, latency_ms=latency_ms, error_rate=error_rate, drop_rate=drop_rate,
-                             seed=seed, extra_args=extra_args)
+                             seed=seed, api=api, extra_args=extra_args)
         proc_env = {**os.environ, "PYTHONPATH": str(PROJECT), TOKEN_ENV: token, **(env or {})}
         with (log_dir / "stdout").open("wb") as out, (log_dir / "stderr").open("wb") as err:
             proc = subprocess.Popen(args, cwd=work, env=proc_env, stdout=out, stderr=err)
@@ -140,7 +146,8 @@ def launch(
 @pytest.fixture
 def start_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Emulator]]:
     """A factory: `start_emulator(db=None, token=..., latency_ms=0, error_rate=0.0, drop_rate=0.0, seed=None,
-    extra_args=(), env=None) -> Emulator`. Every emulator it started is stopped (SIGTERM) at teardown."""
+    api="reconciler", extra_args=(), env=None) -> Emulator`. Every emulator it started is stopped (SIGTERM) at
+    teardown."""
     started: list[Emulator] = []
 
     def start(**options: object) -> Emulator:

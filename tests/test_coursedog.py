@@ -40,7 +40,7 @@ def console(server: Emulator, env: str, values: dict[str, Any]) -> None:
 
 @pytest.fixture
 def platform(start_emulator: Callable[..., Emulator], monkeypatch: pytest.MonkeyPatch) -> Emulator:  # noqa: F811
-    server = start_emulator(token=CANARY, extra_args=["--api", "coursedog"])
+    server = start_emulator(token=CANARY, api="coursedog")
     monkeypatch.setenv(READ_VAR, CANARY)
     console(server, "staging", {"schedule.nightly": True, "schedule.realtime": True})
     return server
@@ -127,7 +127,7 @@ def test_it_declares_that_it_cannot_write(repo: Path, platform: Emulator) -> Non
 
 def test_retries_on_5xx(repo: Path, start_emulator: Callable[..., Emulator],  # noqa: F811
                         monkeypatch: pytest.MonkeyPatch) -> None:
-    server = start_emulator(token=CANARY, extra_args=["--api", "coursedog"], error_rate=0.5, seed=7)
+    server = start_emulator(token=CANARY, api="coursedog", error_rate=0.5, seed=7)
     monkeypatch.setenv(READ_VAR, CANARY)
     for _ in range(20):  # the console too may be failed by the injected faults
         response = httpx.patch(f"{server.url}/environments/staging/console", headers=server.headers,

@@ -52,7 +52,7 @@ def outcomes(root: Path) -> list[str]:
 def staging(repo: Path, start_emulator: Callable[..., Emulator],  # noqa: F811
             monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Emulator]:
     """The repository (committed), staging on the platform's read API, merges off there (live), and now T0."""
-    server = start_emulator(token=CANARY, extra_args=["--api", "coursedog"])
+    server = start_emulator(token=CANARY, api="coursedog")
     monkeypatch.setenv(READ_VAR, CANARY)
     monkeypatch.setattr(engine_clock, "now", lambda: T0)
     path = repo / "environments" / "staging" / "environment.yaml"
@@ -103,6 +103,55 @@ def test_no_wait_exits_2_and_a_later_run_records_it_verified(staging: tuple[Path
     assert outcomes(repo) == ["requested", "applied"]
     assert "recorded as applied (verified)" in later.out
     assert CANARY not in first.out + first.err + later.out + later.err
+
+
+def test_the_same_request_is_recorded_once(staging: tuple[Path, Emulator], cli: Any) -> None:
+    """The scheduled workflow asks every 15 minutes: one request on the activity branch, not one a run."""
+    repo, server = staging
+    for _ in range(2):
+        again = cli("--root", str(repo), "apply", "--guided", "--no-wait", "staging", "--message", "a run")
+        assert again.code == 2, again.out + again.err
+        assert "Should merges run nightly?" in again.out
+    assert outcomes(repo) == ["requested"]
+    assert "requested in" in again.err and "not recorded again" in again.err
+    console(server, {"schedule.nightly": True})
+    assert cli("--root", str(repo), "apply", "--guided", "--no-wait", "staging").code == 0
+    assert outcomes(repo) == ["requested", "applied"]
+
+
+def test_validate_lists_the_environments_only_a_person_can_apply(staging: tuple[Path, Emulator], cli: Any) -> None:
+    """What the reconcile workflow's guided job applies, and what its apply jobs leave alone."""
+    repo, _ = staging
+    names = set(load_repository(repo).envs)
+    read_only = cli("--root", str(repo), "validate", "--list", "read-only")
+    assert read_only.code == 0, read_only.err
+    assert read_only.out.split() == ["staging"]
+    writable = cli("--root", str(repo), "validate", "--list", "writable")
+    assert writable.code == 0 and set(writable.out.split()) == names - {"staging"}
+    one = cli("--root", str(repo), "validate", "staging", "--require-live", "--list", "writable")
+    assert (one.code, one.out) == (0, "")
+    embedded = cli("--root", str(repo), "validate", "production", "--require-live", "--list", "writable")
+    assert embedded.code == 3 and embedded.out == ""
+
+
+def test_status_and_drift_say_what_the_platform_cannot_show(staging: tuple[Path, Emulator], cli: Any) -> None:
+    import json
+
+    repo, _ = staging
+    said = "not readable from this platform (coursedog), left unmanaged:"
+    text = cli("--root", str(repo), "status", "staging")
+    assert text.code == 0, text.err
+    line = next(line for line in text.out.splitlines() if said in line)
+    assert line.startswith("  warning:") and "phases" in line
+    data = json.loads(cli("--root", str(repo), "status", "staging", "--format", "json").out)
+    (warning,) = data["environments"][0]["warnings"]
+    assert warning.startswith(said) and "merges.sections.terms" in warning
+    drift = cli("--root", str(repo), "drift", "staging")
+    assert drift.code == 0, drift.err
+    assert f"  warning: {said}" in drift.out
+    found = json.loads(cli("--root", str(repo), "drift", "staging", "--format", "json").out)
+    assert found["environments"][0]["warnings"] == [warning]
+    assert CANARY not in text.out + drift.out + json.dumps(found) + json.dumps(data)
 
 
 def test_a_timeout_exits_1_naming_the_unseen_steps(staging: tuple[Path, Emulator]) -> None:

@@ -121,7 +121,8 @@ def test_reconcile_runs_every_15_minutes_and_reports_drift_in_one_issue() -> Non
     assert "concurrency" not in doc
     jobs = doc["jobs"]
     assert [job["concurrency"]["group"] for job in jobs.values()] == [
-        "reconciler-reconcile-check", "reconciler-reconcile-others", "reconciler-reconcile-production"]
+        "reconciler-reconcile-check", "reconciler-reconcile-others", "reconciler-reconcile-production",
+        "reconciler-reconcile-guided"]
     assert all(job["concurrency"]["cancel-in-progress"] is False for job in jobs.values())
     check, others, production = jobs["check"], jobs["reconcile"], jobs["production"]
     assert any("reconciler drift --format json" in s.get("run", "") for s in check["steps"])
@@ -351,11 +352,11 @@ def test_the_plan_step_passes_the_base_branch(tmp_path: Path, bin_dir: Path) -> 
     assert calls == ["plan --base origin/release-2026 --format markdown --detailed-exitcode"]
 
 
-@pytest.mark.parametrize("name", ["reconcile.yml"])
-def test_the_reconcile_check_reads_with_read_only_tokens(name: str) -> None:
-    check = load(name)["jobs"]["check"]
-    assert "environment" not in check
-    text = yaml.safe_dump(check)
+@pytest.mark.parametrize("job_id", ["check", "guided"])
+def test_the_reconcile_check_and_guided_apply_read_with_read_only_tokens(job_id: str) -> None:
+    job = load("reconcile.yml")["jobs"][job_id]
+    assert "environment" not in job
+    text = yaml.safe_dump(job)
     assert not WRITE_TOKEN.search(text)
     assert re.search(r"RECONCILER_READ_TOKEN_PRODUCTION: \$\{\{ secrets\.RECONCILER_READ_TOKEN_PRODUCTION \}\}", text)
 
@@ -416,10 +417,12 @@ def test_the_push_steps_call_reconciler_activity_push(name: str) -> None:
         push = step({"jobs": {job_id: job}}, "Push the activity branch")
         assert push["run"] == "reconciler activity push origin", f"{name}: {job_id}"
         assert push["if"].startswith("${{ !cancelled()"), f"{name}: {job_id}: a failed apply is recorded too"
-        assert job["permissions"] == {"contents": "write"}, f"{name}: {job_id}"
+        issues = any("gh issue" in r for r in runs)  # the guided job asks a person in an issue
+        assert job["permissions"] == {"contents": "write", **({"issues": "write"} if issues else {})}, \
+            f"{name}: {job_id}"
         checkout = job["steps"][0]
         assert checkout["with"]["fetch-depth"] == 0 and checkout["with"].get("persist-credentials", True)
-    assert applying == {"apply.yml": 2, "reconcile.yml": 2}.get(name, 0)
+    assert applying == {"apply.yml": 2, "reconcile.yml": 3}.get(name, 0)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -531,37 +534,56 @@ def test_a_failed_live_check_fails_the_job(tmp_path: Path, bin_dir: Path) -> Non
         assert done.returncode == 1 and outputs_of(tmp_path) == {}, f"{name}: {job_id}"
 
 
-def production_stand_in(bin_dir: Path, validate: int, plan: int, changed: tuple[str, ...] = ()) -> None:
-    """`reconciler` exiting `validate` and `plan`; the plan's JSON has one change in each of `changed`."""
+LIST_STAND_IN = """for name in {names}; do
+  case "$2" in --*|"") ;; *) [ "$2" = "$name" ] || continue;; esac  # `validate ENV --list …`: that one only
+  echo "$name"
+done"""
+
+
+def production_stand_in(bin_dir: Path, validate: int, plan: int, changed: tuple[str, ...] = (),
+                        writable: tuple[str, ...] = ("production", "sandbox", "staging"),
+                        read_only: tuple[str, ...] = ()) -> None:
+    """`reconciler` exiting `validate` and `plan`; the plan's JSON has one change in each of `changed`;
+    `validate [ENV] --list writable|read-only` prints those of `writable` or `read_only`; exit 3 is only
+    `--require-live`'s."""
     envs = ", ".join(f'{{"name": "{name}", "changes": [{{"action": "add"}}]}}' for name in changed)
     plan_json = f'{{"format_version": 1, "environments": [{envs}]}}'
+    lists = (f'if [[ " $* " == *" --list writable "* ]]; then\n{LIST_STAND_IN.format(names=" ".join(writable))}\n'
+             f'elif [[ " $* " == *" --list read-only "* ]]; then\n'
+             f'{LIST_STAND_IN.format(names=" ".join(read_only))}\nfi')
     stand_in(bin_dir, "reconciler", 'echo "$@" >> "$(dirname "$0")/../calls"\n'
-                                    f"case \"$1\" in validate) exit {validate};;\n"
+                                    f"case \"$1\" in validate) {lists}\n"
+                                    # 3 is --require-live's answer; without it, validate passes
+                                    f'  [[ {validate} -ne 3 || " $* " == *" --require-live "* ]] && exit {validate}\n'
+                                    "  exit 0;;\n"
                                     f"  plan) echo '{plan_json}'; exit {plan};; esac\nexit 9")
 
 
-@pytest.mark.parametrize(("validate", "plan", "changed", "passes", "production", "notice"), [
-    pytest.param(3, 0, (), True, "false", True, id="production-embedded"),
-    pytest.param(0, 0, (), True, "false", False, id="nothing-to-do"),
-    pytest.param(0, 2, ("production", "sandbox"), True, "true", False, id="changes"),
-    pytest.param(0, 2, ("sandbox",), True, "false", False, id="only-a-linked-environment-changes"),
-    pytest.param(0, 1, (), False, None, False, id="plan-failed"),
-    pytest.param(1, 0, (), False, None, False, id="yaml-errors"),
+@pytest.mark.parametrize(("validate", "plan", "changed", "passes", "production", "notice", "read_only"), [
+    pytest.param(3, 0, (), True, "false", True, False, id="production-embedded"),
+    pytest.param(0, 0, (), True, "false", False, False, id="nothing-to-do"),
+    pytest.param(0, 2, ("production", "sandbox"), True, "true", False, False, id="changes"),
+    pytest.param(0, 2, ("sandbox",), True, "false", False, False, id="only-a-linked-environment-changes"),
+    pytest.param(0, 1, (), False, None, False, False, id="plan-failed"),
+    pytest.param(1, 0, (), False, None, False, False, id="yaml-errors"),
+    pytest.param(0, 2, ("production",), True, "false", False, True, id="production-read-only"),
 ])
 def test_reconcile_asks_production_s_reviewers_only_when_production_has_something_to_do(
         validate: int, plan: int, changed: tuple[str, ...], passes: bool, production: str | None, notice: bool,
-        tmp_path: Path, bin_dir: Path) -> None:
+        read_only: bool, tmp_path: Path, bin_dir: Path) -> None:
     if shutil.which("jq") is None:
         pytest.skip("jq is not installed (GitHub's runners have it)")
-    production_stand_in(bin_dir, validate, plan, changed)
+    production_stand_in(bin_dir, validate, plan, changed, writable=() if read_only else ("production",),
+                        read_only=("production",) if read_only else ())
     (tmp_path / "environments" / "production").mkdir(parents=True)
     done = run_step(step(load("reconcile.yml"), "Does production have something to do?")["run"], tmp_path, bin_dir)
     assert (done.returncode == 0) is passes, done.stderr
     assert outputs_of(tmp_path) == ({} if production is None else {"production": production})
     assert ("::notice title=production's live is not configured::" in done.stdout) is notice
     calls = (bin_dir.parent / "calls").read_text(encoding="utf-8").splitlines()
-    assert calls[0] == "validate production --require-live"
-    assert calls[1:] == ([] if validate else ["plan production --format json --detailed-exitcode"])
+    assert calls[0] == "validate production --require-live --list writable"
+    # a read-only production is not planned for its reviewers: the guided job asks a person instead
+    assert calls[1:] == ([] if validate or read_only else ["plan production --format json --detailed-exitcode"])
 
 
 def test_reconcile_without_a_production_folder_asks_nobody(tmp_path: Path, bin_dir: Path) -> None:
@@ -571,20 +593,23 @@ def test_reconcile_without_a_production_folder_asks_nobody(tmp_path: Path, bin_d
     assert not (bin_dir.parent / "calls").exists()
 
 
-@pytest.mark.parametrize(("validate", "production"), [
-    pytest.param(0, "true", id="production-configured"),
-    pytest.param(3, "false", id="production-embedded"),
+@pytest.mark.parametrize(("validate", "writable", "others", "production"), [
+    pytest.param(0, ("production", "sandbox", "staging"), '["sandbox","staging"]', "true", id="production-configured"),
+    pytest.param(3, ("production", "sandbox", "staging"), '["sandbox","staging"]', "false", id="production-embedded"),
+    pytest.param(0, ("sandbox",), '["sandbox"]', "false", id="production-and-staging-read-only"),
 ])
-def test_apply_lists_production_only_when_its_live_is_configured(validate: int, production: str, tmp_path: Path,
+def test_apply_lists_production_only_when_its_live_is_configured(validate: int, writable: tuple[str, ...],
+                                                                 others: str, production: str, tmp_path: Path,
                                                                  bin_dir: Path) -> None:
+    """…and only the environments `apply` writes to: a read-only connector's are a person's (the guided job)."""
     if shutil.which("jq") is None:
         pytest.skip("jq is not installed (GitHub's runners have it)")
-    production_stand_in(bin_dir, validate, 0)
+    production_stand_in(bin_dir, validate, 0, writable=writable)
     for folder in ("_base", "production", "staging", "sandbox"):
         (tmp_path / "environments" / folder).mkdir(parents=True)
     done = run_step(step(load("apply.yml"), "List the environments")["run"], tmp_path, bin_dir)
     assert done.returncode == 0, done.stderr
-    assert outputs_of(tmp_path) == {"others": '["sandbox","staging"]', "production": production}
+    assert outputs_of(tmp_path) == {"others": others, "production": production}
 
 
 # --- validate's problems on the pull request ---------------------------------------------------------
@@ -634,3 +659,134 @@ def test_ci_runs_on_the_oldest_and_the_newest_python() -> None:
     setup = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python@"))
     assert setup["with"] == {"python-version": "${{ matrix.python }}", "allow-prereleases": False}
     assert "bash .ci/run" in step(load("ci.yml"), "Test")["run"]
+
+
+# --- guided apply: a read-only connector's changes asked of a person in ONE issue --------------------
+
+GUIDED_STEPS = """staging: 2 change(s) to make in the admin console:
+  1. Admin > Merge Settings: set *Should merges run nightly?* to NO, press SAVE, refresh and check
+  2. Activity: paste the comment"""
+
+
+def guided_job() -> dict[str, Any]:
+    return load("reconcile.yml")["jobs"]["guided"]
+
+
+def test_the_guided_job_applies_only_the_read_only_environments_with_read_tokens() -> None:
+    job = guided_job()
+    assert job["needs"] == "check" and "environment" not in job
+    assert job["permissions"] == {"contents": "write", "issues": "write"}
+    assert job["env"]["GUIDED"] == "${{ join(fromJSON(needs.check.outputs.guided), ' ') }}"
+    assert load("reconcile.yml")["jobs"]["check"]["outputs"]["guided"] == "${{ steps.list.outputs.guided }}"
+    configured = {"configured": "true", "others": "[]", "production": "false"}
+    assert evaluate(job["if"], needs={"check": {"outputs": configured | {"guided": '["staging"]'}}})
+    assert not evaluate(job["if"], needs={"check": {"outputs": configured | {"guided": "[]"}}})
+    assert not evaluate(job["if"], needs={"check": {"outputs": {"configured": "false", "guided": '["staging"]'}}})
+    run = step({"jobs": {"guided": job}}, "Guided apply")["run"]
+    assert 'reconciler apply --guided --no-wait "${names[@]}"' in run
+    names = [s.get("name") for s in job["steps"]]
+    assert names[-3:] == ["Open or update the guided-apply issue",
+                          "Close the guided-apply issue once live shows every step done", "Push the activity branch"]
+
+
+def test_the_check_lists_writable_and_read_only_environments_apart(tmp_path: Path, bin_dir: Path) -> None:
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (GitHub's runners have it)")
+    production_stand_in(bin_dir, 0, 0, writable=("production", "sandbox"), read_only=("staging",))
+    done = run_step(step(load("reconcile.yml"), "List the other environments")["run"], tmp_path, bin_dir)
+    assert done.returncode == 0, done.stderr
+    assert outputs_of(tmp_path) == {"others": '["sandbox"]', "guided": '["staging"]'}
+    calls = (bin_dir.parent / "calls").read_text(encoding="utf-8").splitlines()
+    assert calls == ["validate --list writable", "validate --list read-only"]
+
+
+def test_the_check_fails_when_the_list_fails(tmp_path: Path, bin_dir: Path) -> None:
+    stand_in(bin_dir, "reconciler", "exit 1")
+    done = run_step(step(load("reconcile.yml"), "List the other environments")["run"], tmp_path, bin_dir)
+    assert done.returncode != 0 and outputs_of(tmp_path) == {}
+
+
+@pytest.mark.parametrize(("code", "needed"), [
+    pytest.param(2, "true", id="steps-printed"),
+    pytest.param(0, "false", id="all-verified"),
+    pytest.param(1, None, id="guided-apply-failed"),
+])
+def test_the_guided_apply_s_exit_code_is_read_under_errexit(code: int, needed: str | None, tmp_path: Path,
+                                                           bin_dir: Path) -> None:
+    printed = GUIDED_STEPS if code == 2 else "staging: no changes"
+    stand_in(bin_dir, "reconciler", f'echo "$@" >> "$(dirname "$0")/../calls"\ncat <<"OUT"\n{printed}\nOUT\n'
+                                    f'echo "staging: recorded as requested" >&2\nexit {code}')
+    script = step({"jobs": {"guided": guided_job()}}, "Guided apply")["run"]
+    done = run_step(script, tmp_path, bin_dir, GUIDED="staging production", GITHUB_RUN_ID="42")
+    calls = (bin_dir.parent / "calls").read_text(encoding="utf-8").splitlines()
+    assert calls == ["apply --guided --no-wait staging production --message reconcile workflow, run 42"]
+    assert (tmp_path / "guided.txt").read_text(encoding="utf-8") == printed + "\n"
+    assert printed in done.stdout  # in the run's log too
+    if needed is None:
+        assert done.returncode == code and outputs_of(tmp_path) == {}
+    else:
+        assert done.returncode == 0, done.stderr
+        assert outputs_of(tmp_path) == {"needed": needed}
+
+
+def gh_stand_in(bin_dir: Path, open_issue: str) -> None:
+    stand_in(bin_dir, "gh", f'echo "$@" >> "$(dirname "$0")/../gh-calls"\n'
+                            f'if [ "$1 $2" = "issue list" ]; then echo "{open_issue}"; fi')
+
+
+def gh_calls(tmp_path: Path) -> list[str]:
+    path = tmp_path / "gh-calls"
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+@pytest.mark.parametrize(("open_issue", "expected"), [
+    pytest.param("", ["label create reconciler-guided", "issue create --title"], id="opens-one"),
+    pytest.param("7", ["issue edit 7 --body-file guided.md"], id="updates-the-open-one"),
+])
+def test_exit_2_opens_the_guided_issue_once_then_updates_it(open_issue: str, expected: list[str], tmp_path: Path,
+                                                            bin_dir: Path) -> None:
+    stand_in(bin_dir, "reconciler", f'cat <<"OUT"\n{GUIDED_STEPS}\nOUT\nexit 2')
+    gh_stand_in(bin_dir, open_issue)
+    job = {"jobs": {"guided": guided_job()}}
+    guided = step(job, "Guided apply")
+    assert run_step(guided["run"], tmp_path, bin_dir, GUIDED="staging", GITHUB_RUN_ID="42").returncode == 0
+    produced = {"guided": outputs_of(tmp_path)}
+    opening, closing = (step(job, "Open or update the guided-apply issue"),
+                        step(job, "Close the guided-apply issue once live shows every step done"))
+    assert evaluate(opening["if"], produced) and not evaluate(closing["if"], produced)
+    done = run_step(opening["run"], tmp_path, bin_dir, RUN_URL="https://example.invalid/run/1")
+    assert done.returncode == 0, done.stderr
+    calls = gh_calls(tmp_path)
+    assert calls[0].startswith("issue list --label reconciler-guided --state open")
+    assert len(calls) == 1 + len(expected)
+    for call, start in zip(calls[1:], expected, strict=True):
+        assert call.startswith(start), calls
+    if not open_issue:
+        assert "--label reconciler-guided --body-file guided.md" in calls[2]
+    body = (tmp_path / "guided.md").read_text(encoding="utf-8")
+    assert GUIDED_STEPS in body and "https://example.invalid/run/1" in body
+    assert "`reconciler apply --guided ENV`" in body
+
+
+@pytest.mark.parametrize(("open_issue", "expected"), [
+    pytest.param("7", ["issue close 7 --comment"], id="closes-the-open-one"),
+    pytest.param("", [], id="none-open"),
+])
+def test_exit_0_closes_the_guided_issue(open_issue: str, expected: list[str], tmp_path: Path,
+                                        bin_dir: Path) -> None:
+    stand_in(bin_dir, "reconciler", 'echo "staging: the requested console steps are done"; exit 0')
+    gh_stand_in(bin_dir, open_issue)
+    job = {"jobs": {"guided": guided_job()}}
+    assert run_step(step(job, "Guided apply")["run"], tmp_path, bin_dir, GUIDED="staging",
+                    GITHUB_RUN_ID="42").returncode == 0
+    produced = {"guided": outputs_of(tmp_path)}
+    opening, closing = (step(job, "Open or update the guided-apply issue"),
+                        step(job, "Close the guided-apply issue once live shows every step done"))
+    assert evaluate(closing["if"], produced) and not evaluate(opening["if"], produced)
+    done = run_step(closing["run"], tmp_path, bin_dir, RUN_URL="https://example.invalid/run/2")
+    assert done.returncode == 0, done.stderr
+    calls = gh_calls(tmp_path)
+    assert calls[0].startswith("issue list --label reconciler-guided --state open")
+    assert len(calls) == 1 + len(expected)
+    for call, start in zip(calls[1:], expected, strict=True):
+        assert call.startswith(start) and "https://example.invalid/run/2" in call, calls

@@ -73,6 +73,7 @@ def _text(results: Sequence[Mapping[str, Any]], said: Words) -> str:
             lines.append(f"{name}: {count} change{'s' if count != 1 else ''} outside git since the apply of "
                          f"{since}")
             lines += [f"  {_line(item, said.names(name))}" for item in result["drift"]]
+        lines += [f"  warning: {w}" for w in result.get("warnings") or ()]
     return "\n".join(lines) + "\n"
 
 

@@ -97,6 +97,7 @@ def _text(results: Sequence[Mapping[str, Any]], said: Words) -> str:
         if r["drift"]:
             sync += f"; drift: {r['drift']} live change{'s' if r['drift'] != 1 else ''} outside git"
         lines.append(f"  state:        {sync}")
+        lines += [f"  warning:      {w}" for w in r.get("warnings") or ()]
         lines += _windows(r["windows"], when)
         phases = ", ".join(f"{term_label(term, names)}: {name}" for term, name in sorted(r["phases"].items()))
         lines.append(f"  phases:       {phases or 'none'}")

@@ -27,28 +27,38 @@ and not "changes" (2), so a CI job can stop early, successfully, and say why."""
 @click.option("--require-live", is_flag=True,
               help="Exit 3 when every selected environment is on the embedded store (live.connector: embedded, "
                    "the default), a local file that a CI runner does not keep: CI then has nothing to apply.")
+@click.option("--list", "listing", type=click.Choice(["writable", "read-only"]), default=None,
+              help="Print instead the selected environments (one a line) that `apply` writes to (writable), or "
+                   "whose connector cannot write, applied by a person with `apply --guided` (read-only); "
+                   "problems go to stderr.")
 @format_option("text", "json", "github")
 @fleet_options
 @root_option
-def command(envs: tuple[str, ...], strict: bool, require_live: bool, fmt: str, parallel: int | None,
-            shard: tuple[int, int] | None, root: str | None) -> int:
+def command(envs: tuple[str, ...], strict: bool, require_live: bool, listing: str | None, fmt: str,
+            parallel: int | None, shard: tuple[int, int] | None, root: str | None) -> int:
     """Check the YAML of ENV (default: every environment): JSON Schemas, then the policy rules.
 
     Each problem is printed as FILE:LINE:COL: SEVERITY[RULE]: message (`--format github`: as a GitHub
     workflow command, `::error file=…,line=…,col=…,title=RULE::message`, shown inline on the pull
     request). Exits 1 on any error; with --require-live, 3 when no selected environment's live side is
-    configured (and no error).
+    configured (and no error). `--list writable|read-only` prints the environments `apply` writes to, or
+    those only `apply --guided` can apply (a read-only connector), instead of the problems (then on stderr).
     """
-    return run_validate(resolve_root(root), envs, strict=strict, fmt=fmt, shard=shard, require_live=require_live)
+    return run_validate(resolve_root(root), envs, strict=strict, fmt=fmt, shard=shard, require_live=require_live,
+                        listing=listing)
 
 
 def run_validate(root: Path, envs: Sequence[str], *, strict: bool = False, fmt: str = "text",
-                 shard: tuple[int, int] | None = None, at: datetime | None = None, require_live: bool = False) -> int:
+                 shard: tuple[int, int] | None = None, at: datetime | None = None, require_live: bool = False,
+                 listing: str | None = None) -> int:
     from reconciler.engine.validation import path_prefix, validate
 
     found = validate(root, envs, shard=shard, at=at)
     problems = [_as_error(p) for p in found.problems] if strict else found.problems
-    if fmt == "json":
+    if listing is not None:
+        for problem in problems:
+            note(str(problem))
+    elif fmt == "json":
         emit(json.dumps([p.data for p in problems], indent=2))
     elif fmt == "github":
         prefix = path_prefix(root)
@@ -65,6 +75,11 @@ def run_validate(root: Path, envs: Sequence[str], *, strict: bool = False, fmt: 
     if require_live and not found.live_configured:
         note(_not_configured(found.embedded))
         return LIVE_NOT_CONFIGURED
+    if listing is not None:
+        read_only = set(found.read_only)
+        for name in found.selected:
+            if (name in read_only) is (listing == "read-only"):
+                emit(name)
     return 0
 
 

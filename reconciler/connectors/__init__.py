@@ -12,12 +12,33 @@ from reconciler.model import EnvironmentSpec
 GROUP = "reconciler.connectors"
 BUILT_IN = ("embedded", "http", "coursedog")
 
-__all__ = ["GROUP", "Connector", "connector_name", "get_connector"]
+__all__ = ["GROUP", "Connector", "can_write", "connector_name", "get_connector"]
 
 
 def connector_name(spec: EnvironmentSpec) -> str:
     live = spec.config.get("live") or {}
     return str(live.get("connector") or "embedded")
+
+
+def can_write(spec: EnvironmentSpec) -> bool:
+    """Whether the environment's connector declares it writes (`capabilities` has "write"), read from its
+    class without making one (no token is needed): False means `apply --guided`, a person at the console.
+    A plugin whose factory does not declare `capabilities` is taken to write (apply then says otherwise)."""
+    name = connector_name(spec)
+    if name in ("embedded", "http"):
+        return True
+    if name == "coursedog":
+        from reconciler.connectors.coursedog import CoursedogConnector
+
+        return "write" in CoursedogConnector.capabilities
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group=GROUP) if ep.name == name]
+    try:
+        factory = found[0].load() if found else None
+    except Exception:  # a broken plugin: apply and plan say so, in their words
+        return True
+    return "write" in getattr(factory, "capabilities", ("write",))
 
 
 def get_connector(spec: EnvironmentSpec, root: Path, *, writing: bool = True) -> Connector:

@@ -28,13 +28,14 @@ CLOSED_REQUESTS = ("Completed", "Cancelled", "Unable to Complete")
 
 def drift(engine: Engine, envs: Sequence[str], *, parallel: int | None = None,
           shard: tuple[int, int] | None = None) -> list[dict[str, Any]]:
-    """Each selected environment's drift: {"name", "applied", "drift": [{"path", "before", "after"}]}, or
-    {"name", "error", "drift": []} where live could not be read."""
-    specs = engine.select(envs, None, shard=shard).specs
+    """Each selected environment's drift: {"name", "applied", "drift": [{"path", "before", "after"}],
+    "warnings"}, or {"name", "error", "drift": []} where live could not be read."""
+    chosen = engine.select(envs, None, shard=shard)
+    specs = chosen.specs
     lives, faults = engine.read_all(specs, parallel)
     readable = [spec for spec in specs if spec.name in lives]
     applied_specs = specs_at_applied_revisions(engine, readable, lives)
-    return [environment_drift(applied_specs.get(spec.name, spec), lives[spec.name], current=spec)
+    return [environment_drift(applied_specs.get(spec.name, spec), lives[spec.name], current=spec, now=chosen.at)
             if spec.name in lives else {"name": spec.name, "error": str(faults[spec.name]), "drift": []}
             for spec in specs]
 
@@ -71,14 +72,16 @@ def _refuse_shallow(engine: Engine, revisions: Iterable[str], head: str | None) 
 
 
 def environment_drift(spec: EnvironmentSpec, live: Mapping[str, Any], *,
-                      current: EnvironmentSpec | None = None) -> dict[str, Any]:
-    """{"name", "applied", "drift": [{"path", "before", "after"}]} for one environment.
+                      current: EnvironmentSpec | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """{"name", "applied", "drift": [{"path", "before", "after"}], "warnings"} for one environment.
 
     `spec` is the YAML at the applied revision; `current`, when it is another, the YAML now: a live
-    value that the YAML now also holds (a console edit adopted by `import` and merged) is not drift."""
+    value that the YAML now also holds (a console edit adopted by `import` and merged) is not drift.
+    `warnings` name what the live side cannot show (a read-only platform's unreadable kinds), which no
+    drift is looked for in; read from the YAML now at `now` (default: the apply's time, else now)."""
     applied = live.get("applied")
     if not isinstance(applied, Mapping) or not applied.get("at"):
-        return {"name": spec.name, "applied": None, "drift": []}
+        return {"name": spec.name, "applied": None, "drift": [], "warnings": unmanaged(current or spec, now)}
     at = datetime.fromisoformat(str(applied["at"]))
     before = baseline(spec, live, at)
     moved = diff(before, comparable_live(live, before))
@@ -86,7 +89,22 @@ def environment_drift(spec: EnvironmentSpec, live: Mapping[str, Any], *,
         now_desired = baseline(current, live, at)
         still = {d["path"] for d in diff(now_desired, comparable_live(live, now_desired))}
         moved = [d for d in moved if d["path"] in still]
-    return {"name": spec.name, "applied": dict(applied), "drift": moved}
+    return {"name": spec.name, "applied": dict(applied), "drift": moved,
+            "warnings": unmanaged(current or spec, now or at)}
+
+
+def unmanaged(spec: EnvironmentSpec, at: datetime | None) -> list[str]:
+    """What `spec`'s live side cannot show (plan's "not readable from this platform" warning), or []."""
+    from datetime import UTC
+
+    from reconciler.core.desired import desired_state
+    from reconciler.core.platform_map import readable_paths, restrict
+    from reconciler.core.timeline import Timeline, effective
+
+    if readable_paths(spec) is None:
+        return []
+    moment = at or datetime.now(UTC)
+    return list(restrict(spec, effective(desired_state(spec), Timeline.windows_of(spec), moment).state)[1])
 
 
 def baseline(spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime) -> dict[str, Any]:

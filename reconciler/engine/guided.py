@@ -74,7 +74,11 @@ def _one(engine: Engine, spec: EnvironmentSpec, guide: Guide, moment: datetime, 
     engine.out.emit(f"{spec.name}: {len(env_plan.changes)} change(s) to make in the admin console:")
     for line in numbered(steps):
         engine.out.emit(f"  {line}")
-    _record(engine, spec.name, revision, actor, guide.ticket, REQUESTED, steps, guide.message)
+    earlier = _open_request(engine, spec.name, steps)
+    if earlier is None:
+        _record(engine, spec.name, revision, actor, guide.ticket, REQUESTED, steps, guide.message)
+    else:  # the scheduled workflow asks every 15 minutes: the same request is recorded once
+        engine.out.note(f"{spec.name}: these steps were requested in {earlier[:12]}; not recorded again")
     if not guide.wait:
         engine.out.note(f"{spec.name}: recorded as requested; run `reconciler apply --guided {spec.name}` once done "
                         "to verify it")
@@ -139,6 +143,17 @@ def _record(engine: Engine, env: str, revision: str | None, actor: str, ticket: 
     with Recorder(engine.root, engine.out.note) as records:
         records.flush()
         records.done(None, Entry(env, revision, outcome, actor, ticket, f"apply {env}: {what}", body))
+
+
+def _open_request(engine: Engine, env: str, steps: Sequence[Step]) -> str | None:
+    """The sha of the environment's last record when it is a request for these very steps, else None."""
+    from reconciler import git
+
+    records = git.read_records(engine.root, environment=env)
+    if not records or records[-1].outcome != REQUESTED:
+        return None
+    last = records[-1]
+    return last.sha if last.body.rstrip("\n").endswith("\n".join(numbered(steps))) else None
 
 
 def _verify_earlier(engine: Engine, env: str, revision: str | None, actor: str, ticket: str | None) -> None:

@@ -54,6 +54,7 @@ def environment_status(spec: EnvironmentSpec, live: Mapping[str, Any], at: datet
             for rid, item in sorted(requests.items())
             if isinstance(item, Mapping) and item.get("status") not in CLOSED_REQUESTS
         ],
+        "warnings": list(plan.warnings),  # e.g. what a read-only platform cannot show, left unmanaged
     }
 
 

@@ -1,5 +1,6 @@
 """The `validate` use case: every problem of the selected environments (`selection.collect_problems`), and
-two facts a CI job asks beside them — whether any of those environments has a live side a runner keeps
+three facts a CI job asks beside them — which of them only a person can apply (a read-only connector,
+`validate --list read-only`), whether any of those environments has a live side a runner keeps
 (`validate --require-live`), and where the root stands in its git work tree (GitHub places an annotation
 by the file's path in the repository, `validate --format github`).
 
@@ -11,7 +12,7 @@ function that picks a connector (`connectors.connector_name`): a grep of environ
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +30,9 @@ class Validation:
     embedded: list[str]
     """The selected environments whose live side is the embedded store: a SQLite file under the root,
     which a CI runner starts empty and throws away after the run."""
+    read_only: list[str] = field(default_factory=list)
+    """The selected environments whose connector cannot write (the platform's read API): applied by a person
+    through `apply --guided`, never by `apply`."""
 
     @property
     def live_configured(self) -> bool:
@@ -38,14 +42,15 @@ class Validation:
 
 def validate(root: Path, envs: Sequence[str], *, shard: tuple[int, int] | None = None,
              at: datetime | None = None) -> Validation:
-    from reconciler.connectors import connector_name
+    from reconciler.connectors import can_write, connector_name
     from reconciler.engine.selection import collect_problems
     from reconciler.repo import load_repository
 
     repo = load_repository(root)
     problems, selected = collect_problems(root, envs, shard=shard, at=at, repo=repo)
     embedded = [name for name in selected if name in repo.envs and connector_name(repo.envs[name]) == EMBEDDED]
-    return Validation(problems, selected, embedded)
+    read_only = [name for name in selected if name in repo.envs and not can_write(repo.envs[name])]
+    return Validation(problems, selected, embedded, read_only)
 
 
 def path_prefix(root: Path) -> str:
