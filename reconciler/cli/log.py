@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from reconciler.cli.options import emit, engine, format_option, resolve_root, root_option
+from reconciler.cli.options import words as options_words
 from reconciler.core.history import SettingChange
 from reconciler.core.words import NO_WORDS, TermNames, Words, local_time, term_label
 from reconciler.engine.log import Entry
@@ -42,14 +43,9 @@ def run_log(root: Path, env: str | None, *, setting: str | None = None, since: s
     if fmt == "json":
         emit(json.dumps([e.data for e in entries], indent=2, ensure_ascii=False, default=str))
     else:
-        words = _words(run)
+        words = options_words(run)
         emit("\n".join(_text(e, brief=setting is None, words=words) for e in entries) if entries else "no entries")
     return 0
-
-
-def _words(run: Any) -> Words:
-    repo = run.repository()
-    return Words.of(repo.envs.values()) if repo is not None else Words()
 
 
 def _text(entry: Entry, brief: bool = True, words: Words = NO_WORDS) -> str:
