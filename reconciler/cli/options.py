@@ -156,7 +156,7 @@ def words(run: Engine) -> Words:
     """Term names, zones and protected flags of the work tree's environments, for a person's output."""
     from reconciler.core.words import Words
 
-    repo = run.repository()
+    repo = run.selected.repo if run.selected is not None else run.repository()  # loaded once per command
     return Words.of(repo.envs.values()) if repo is not None else Words()
 
 

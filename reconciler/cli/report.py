@@ -47,7 +47,6 @@ def command(envs: tuple[str, ...], out: str, at_text: str | None, days: int, par
 
 def run_report(root: Path, envs: Sequence[str], *, out: str = DEFAULT_OUT, at_text: str | None = None,
                days: int = DEFAULT_DAYS, parallel: int | None = None, shard: tuple[int, int] | None = None) -> int:
-    from reconciler.core.apply import build_plan
     from reconciler.core.report import environment_view, report_html
     from reconciler.engine.causes import CauseReader
 
@@ -56,7 +55,7 @@ def run_report(root: Path, envs: Sequence[str], *, out: str = DEFAULT_OUT, at_te
     chosen = run.select(envs, at_text, shard=shard)
     specs, at = chosen.specs, chosen.at
     lives = run.read_lives(specs, parallel)
-    plan = build_plan(specs, lives, at, run.revision(), causes=CauseReader(run.root).all(specs, lives, at))
+    plan = CauseReader(run.root).build_plan(specs, lives, at, run.revision())
     views = [environment_view(spec, lives[spec.name], env_plan, at, days)
              for spec, env_plan in zip(specs, plan.environments, strict=True)]
     page = _write(folder, report_html(views, at=at, days=days, generated=now()))

@@ -45,6 +45,8 @@ class Engine:
         self.out: Reporter = out or Quiet()
         self._clock = clock
         self.connect: Connect = connect or default_connect
+        self.selected: Selection | None = None
+        """The latest selection (and the repository it loaded), for rendering what the command just did."""
         """`connect(spec, root, writing=…)`: a reader (writing=False) or a writer's connector."""
 
     def now(self) -> datetime:
@@ -71,8 +73,9 @@ class Engine:
                follow_links: bool = False, moment: datetime | None = None) -> Selection:
         from reconciler.engine.selection import select
 
-        return select(self.root, envs, at_text, moment or self.now(), shard=shard, follow_links=follow_links,
-                      note=self.out.note)
+        self.selected = select(self.root, envs, at_text, moment or self.now(), shard=shard,
+                               follow_links=follow_links, note=self.out.note)
+        return self.selected
 
     def read_all(self, specs: Sequence[EnvironmentSpec], parallel: int | None = None, *,
                  writing: bool = False) -> tuple[Lives, Faults]:

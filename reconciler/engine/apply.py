@@ -25,7 +25,6 @@ from reconciler.model import EnvironmentSpec
 
 if TYPE_CHECKING:
     from reconciler.activity import Entry
-    from reconciler.core.causes import Causes
     from reconciler.engine import Engine
     from reconciler.engine.causes import CauseReader
     from reconciler.engine.records import Recorder
@@ -163,7 +162,6 @@ def _confirmed(engine: Engine, specs: Sequence[EnvironmentSpec], moment: datetim
                parallel: int | None) -> Plan | bool:
     """At a terminal without --yes: show the plan and ask; the plan shown is then applied as a saved one
     (refused if live moved meanwhile). False when the person said no; True when nobody was asked."""
-    from reconciler.core.apply import build_plan
     from reconciler.core.render import plan_text
     from reconciler.core.words import Words
     from reconciler.engine.causes import CauseReader
@@ -172,8 +170,7 @@ def _confirmed(engine: Engine, specs: Sequence[EnvironmentSpec], moment: datetim
         return True
     lives, _ = engine.read_all(specs, parallel, writing=True)
     read = [s for s in specs if s.name in lives]
-    causes = CauseReader(engine.root).all(read, lives, moment)
-    plan = build_plan(read, lives, moment, engine.revision(), causes=causes)
+    plan = CauseReader(engine.root).build_plan(read, lives, moment, engine.revision())
     if plan.is_empty:
         return True
     shown = plan_text(plan, engine.out.color, Words.of(read))
@@ -314,7 +311,8 @@ def _plan_for(run: Run, spec: EnvironmentSpec, live: Mapping[str, Any]) -> tuple
     from reconciler.core.timeline import Timeline
 
     if run.saved is None:
-        fresh = plan_one(spec, live, run.moment, run.revision, _causes(run, spec, live, run.moment))
+        fresh = (run.causes.plan_one(spec, live, run.moment, run.revision) if run.causes is not None
+                 else plan_one(spec, live, run.moment, run.revision))
         return fresh, plan_id_of(Plan(run.moment, (fresh,)).checksum)
     saved = next(env for env in run.saved.environments if env.name == spec.name)
     replanned = plan_one(spec, live, run.saved.at, run.revision)  # compared without `because` (core/stale.py)
@@ -323,10 +321,6 @@ def _plan_for(run: Run, spec: EnvironmentSpec, live: Mapping[str, Any]) -> tuple
     if problem is not None:
         raise problem
     return saved, run.saved_id or plan_id_of(run.saved.checksum)
-
-
-def _causes(run: Run, spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime) -> Causes | None:
-    return run.causes.causes(spec, live, at) if run.causes is not None else None
 
 
 def _refusals(run: Run, spec: EnvironmentSpec, env_plan: EnvPlan, live: Mapping[str, Any]) -> list[str]:

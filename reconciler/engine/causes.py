@@ -1,6 +1,6 @@
 """Why each change is made, gathered from git for the pure planner (DESIGN §3 "Every change says why").
 
-Flow: plan and apply → **CauseReader.causes(spec, live, at)** → `core.apply.plan_one(…, causes)`. Git is
+Flow: plan and apply → **CauseReader.build_plan / plan_one** → `core.apply.plan_one(…, causes)`. Git is
 asked only when a plan has a change no window explains, and then once per run: the history of
 `environments/` (engine/log.py's walk: one `git log`, one `git cat-file`), the activity branch (only for an
 environment whose live keeps no `applied` record), and one `git rev-list` per revision live was applied
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,7 @@ from reconciler.errors import GitError
 from reconciler.model import EnvironmentSpec
 
 if TYPE_CHECKING:
+    from reconciler.core.plan import EnvPlan, Plan
     from reconciler.engine.log import Entry
 
 
@@ -36,19 +37,36 @@ class CauseReader:
     _records: dict[str, tuple[str | None, datetime]] | None = None
     _since: dict[str, set[str] | None] = field(default_factory=dict)
 
-    def causes(self, spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime) -> Causes | None:
-        """What git says of this environment, or None when every change is explained without it."""
+    def plan_one(self, spec: EnvironmentSpec, live: Mapping[str, Any], at: datetime,
+                 revision: str | None) -> EnvPlan:
+        """The environment's plan with every change's cause: planned once, and again with what git says
+        only when a change is left that no window explains."""
         from reconciler.core.apply import plan_one
 
-        if all(c.because for c in plan_one(spec, live, at, None).changes):
-            return None
+        env_plan = plan_one(spec, live, at, revision)
+        if all(c.because for c in env_plan.changes):
+            return env_plan
         with self._lock:
-            return self._causes(spec.name, live)
+            causes = self._causes(spec.name, live)
+        return plan_one(spec, live, at, revision, causes)
 
-    def all(self, specs: Sequence[EnvironmentSpec], lives: Mapping[str, Mapping[str, Any]],
-            at: datetime) -> dict[str, Causes]:
-        found = {spec.name: self.causes(spec, lives[spec.name], at) for spec in specs if spec.name in lives}
-        return {name: causes for name, causes in found.items() if causes is not None}
+    def build_plan(self, specs: Sequence[EnvironmentSpec], lives: Mapping[str, Mapping[str, Any]], at: datetime,
+                   revision: str | None, *, warnings: Mapping[str, Sequence[str]] | None = None) -> Plan:
+        """`core.apply.build_plan` with every change's cause; git is read only for the environments that
+        need it, and only those are planned twice."""
+        from reconciler.core.apply import build_plan
+
+        plan = build_plan(specs, lives, at, revision, warnings=warnings)
+        unexplained = {env.name for env in plan.environments if not all(c.because for c in env.changes)}
+        if not unexplained:
+            return plan
+        with self._lock:
+            causes = {spec.name: self._causes(spec.name, lives.get(spec.name) or {}) for spec in specs
+                      if spec.name in unexplained}
+        again = build_plan([spec for spec in specs if spec.name in unexplained], lives, at, revision,
+                           warnings=warnings, causes=causes)
+        redone = {env.name: env for env in again.environments}
+        return replace(plan, environments=tuple(redone.get(env.name, env) for env in plan.environments))
 
     def _causes(self, env: str, live: Mapping[str, Any]) -> Causes:
         self._open()

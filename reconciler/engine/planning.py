@@ -27,7 +27,6 @@ def plan(engine: Engine, envs: Sequence[str], *, at_text: str | None = None,
          base: str | None = None) -> tuple[Plan, Faults]:
     """The plan of every environment whose live side could be read (or stood in for), and the faults of
     the others."""
-    from reconciler.core.apply import build_plan
     from reconciler.engine.causes import CauseReader
 
     chosen = engine.select(envs, at_text, shard=shard, follow_links=True)
@@ -36,8 +35,8 @@ def plan(engine: Engine, envs: Sequence[str], *, at_text: str | None = None,
     lives.update({name: item.live for name, item in unread.items()})
     planned = [spec for spec in chosen.specs if spec.name in lives]
     warnings = {name: [item.warning] for name, item in unread.items()}
-    causes = CauseReader(engine.root).all(planned, lives, chosen.at)
-    return build_plan(planned, lives, chosen.at, engine.revision(), warnings=warnings, causes=causes), faults
+    return CauseReader(engine.root).build_plan(planned, lives, chosen.at, engine.revision(),
+                                               warnings=warnings), faults
 
 
 def _unread(engine: Engine, chosen: Selection, base: str) -> dict[str, Unread]:
