@@ -168,3 +168,13 @@ def test_a_shallow_clone_that_cannot_tell_is_refused_in_ci_with_the_way_out(  # 
     assert "fetch-depth: 0" in refused.err
     git(shallow, "fetch", "-q", "--unshallow")
     assert cli("--root", str(shallow), "apply", "--yes", "production").code == 0
+
+
+def test_a_boundary_acted_on_the_next_day_gives_its_date(cli, repo: Path,  # type: ignore[no-untyped-def]
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    at(monkeypatch, datetime(2026, 12, 5, 19, 50, tzinfo=CHICAGO))
+    assert cli("--root", str(repo), "apply", "--yes", "production").code == 0
+    at(monkeypatch, datetime(2026, 12, 6, 0, 10, tzinfo=CHICAGO))  # the runner came back after midnight
+    late = cli("--root", str(repo), "apply", "--yes", "production")
+    assert late.code == 0, late.err
+    assert any(line.endswith("started Sat 2026-12-05 20:00 -06:00, acted 00:10") for line in late.lines), late.lines

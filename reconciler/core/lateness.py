@@ -11,6 +11,7 @@ from typing import Any
 from reconciler.core.causes import applied_at
 from reconciler.core.plan import EnvPlan
 from reconciler.core.timeline import Timeline
+from reconciler.core.words import local_time
 from reconciler.model import EnvironmentSpec
 
 ON_TIME = timedelta(minutes=1)
@@ -39,8 +40,9 @@ def late_boundaries(spec: EnvironmentSpec, env_plan: EnvPlan, live: Mapping[str,
 
 
 def _when(boundary: datetime, at: datetime, tz: tzinfo) -> str:
-    local, now = boundary.astimezone(tz), at.astimezone(tz)
-    return _clock(boundary, tz) if local.date() == now.date() else local.strftime("%Y-%m-%d %H:%M")
+    """The boundary's clock time on the day it acted, else the one time format (core/words.py)."""
+    same_day = boundary.astimezone(tz).date() == at.astimezone(tz).date()
+    return _clock(boundary, tz) if same_day else local_time(boundary, tz)
 
 
 def _clock(moment: datetime, tz: tzinfo) -> str:
